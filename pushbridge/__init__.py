@@ -1,0 +1,53 @@
+"""pushbridge: Pusher-style realtime for Django.
+
+::
+
+    import pushbridge
+    pushbridge.trigger("room-42", "show-message", {"text": "hi"})
+
+Where the event goes is one setting (``PUSHBRIDGE``, or the ``PUSHBRIDGE_URL`` environment
+variable): hosted Pusher Channels, a Soketi cluster, the embedded pushbridge server, or the
+in-memory fake whose ``pushbridge.outbox`` test suites read.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0.dev0"
+
+from typing import Any
+
+from pushbridge.api import (
+    authenticate_channel,
+    authenticate_user,
+    channel_info,
+    channel_users,
+    channels,
+    send_to_user,
+    terminate_user_connections,
+    trigger,
+    trigger_batch,
+    verify_webhook,
+)
+from pushbridge.errors import PushbridgeError
+from pushbridge.events import Event
+
+#: Events received by the memory backend, one record per channel (see backends.memory).
+#: Like ``django.core.mail.outbox``: tests read and clear it.
+outbox: list[Any] = []
+
+__all__ = [
+    "Event",
+    "PushbridgeError",
+    "__version__",
+    "authenticate_channel",
+    "authenticate_user",
+    "channel_info",
+    "channel_users",
+    "channels",
+    "outbox",
+    "send_to_user",
+    "terminate_user_connections",
+    "trigger",
+    "trigger_batch",
+    "verify_webhook",
+]

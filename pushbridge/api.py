@@ -1,0 +1,222 @@
+"""The functions behind ``pushbridge.trigger()`` and friends.
+
+Each call resolves the backend of ``using`` (an alias of the ``PUSHBRIDGE`` setting), builds
+and checks the :class:`Event` against that backend's limits, and only then hands it over: an
+invalid event never leaves the process, and a batch with one invalid event sends nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pushbridge import crypto, signing
+from pushbridge.backends import get_backend
+from pushbridge.conf import DEFAULT_ALIAS
+from pushbridge.errors import InvalidChannel, ValidationError, WebhookVerificationError
+from pushbridge.events import Channels, Event, encode_data, flatten
+from pushbridge.limits import SERVER_TO_USER_PREFIX, Limits, check_socket_id, is_encrypted, is_presence, requires_auth
+
+#: How old a webhook may be before :func:`verify_webhook` refuses it (the SDK uses 300 s).
+WEBHOOK_MAX_AGE_SECONDS = 300
+
+
+def trigger(
+    channels: Channels,
+    event: str,
+    data: Any = None,
+    *,
+    socket_id: str | None = None,
+    using: str = DEFAULT_ALIAS,
+) -> dict[str, Any]:
+    """Publish ``event`` with ``data`` on one channel or a list of up to 100.
+
+    ``data`` is encoded with Django's JSON encoder (a ``str`` is sent as is). ``socket_id``
+    excludes that connection, typically the browser that caused the event. Returns the
+    service's reply.
+    """
+    backend = get_backend(using)
+    return backend.trigger(Event(channels, event, data, socket_id=socket_id).check(backend.limits))
+
+
+def trigger_batch(events: Iterable[Event], *, using: str = DEFAULT_ALIAS) -> list[dict[str, Any]]:
+    """Publish several events, in order, in as few requests as the backend allows.
+
+    Multi-channel events become one item per channel; the items are sent in chunks of the
+    backend's batch limit (10 for Pusher). Every event is checked before the first request.
+    Returns the service's reply to each request.
+    """
+    backend = get_backend(using)
+    limits = backend.limits
+    items = flatten(_require_event(event).check(limits) for event in events)
+    size = limits.max_batch_size
+    return [backend.trigger_batch(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+def send_to_user(user_id: str | int, event: str, data: Any = None, *, using: str = DEFAULT_ALIAS) -> dict[str, Any]:
+    """Publish ``event`` to every connection signed in as ``user_id`` (``#server-to-user-<id>``)."""
+    backend = get_backend(using)
+    channel = SERVER_TO_USER_PREFIX + backend.limits.check_user_id(user_id)
+    return trigger(channel, event, data, using=using)
+
+
+def terminate_user_connections(user_id: str | int, *, using: str = DEFAULT_ALIAS) -> None:
+    """Close every connection signed in as ``user_id`` (after a logout or a ban)."""
+    backend = get_backend(using)
+    backend.terminate_user_connections(backend.limits.check_user_id(user_id))
+
+
+def channels(
+    prefix: str | None = None, info: Iterable[str] | str = (), *, using: str = DEFAULT_ALIAS
+) -> dict[str, dict[str, Any]]:
+    """Return the occupied channels, optionally those starting with ``prefix``.
+
+    ``info="user_count"`` adds the user count (presence channels only, as Pusher requires).
+    """
+    return get_backend(using).channels(prefix, _info(info))
+
+
+def channel_info(name: str, info: Iterable[str] | str = (), *, using: str = DEFAULT_ALIAS) -> dict[str, Any]:
+    """Return ``{"occupied": ..., ...}`` for one channel, with the ``info`` attributes asked."""
+    return get_backend(using).channel_info(name, _info(info))
+
+
+def channel_users(name: str, *, using: str = DEFAULT_ALIAS) -> list[str]:
+    """Return the ids of the users on a presence channel."""
+    if not is_presence(name):
+        raise InvalidChannel(f"channel_users() needs a presence- channel; {name!r} is not one.")
+    return get_backend(using).channel_users(name)
+
+
+# -- signing helpers for auth endpoints ---------------------------------------------------------
+
+
+def authenticate_channel(
+    socket_id: str,
+    channel: str,
+    *,
+    user_id: str | int | None = None,
+    user_info: Mapping[str, Any] | None = None,
+    using: str = DEFAULT_ALIAS,
+) -> dict[str, str]:
+    """Return the JSON-ready reply that lets ``socket_id`` subscribe to a private channel.
+
+    Presence channels need ``user_id`` (and take ``user_info``) and get ``channel_data``;
+    ``private-encrypted-`` channels get the per-channel ``shared_secret`` as base64 text.
+    """
+    backend = get_backend(using)
+    config = backend.config
+    check_socket_id(socket_id)
+    backend.limits.check_channel(channel)
+    if not requires_auth(channel):
+        raise InvalidChannel(f"Channel {channel!r} is public; only private- and presence- channels need auth.")
+    key, secret = config.require("KEY"), config.require("SECRET")
+    channel_data = None
+    if is_presence(channel):
+        channel_data = _presence_member(backend.limits, channel, user_id, user_info)
+    reply = {"auth": signing.sign_channel(key, secret, socket_id, channel, channel_data)}
+    if channel_data is not None:
+        reply["channel_data"] = channel_data
+    if is_encrypted(channel):
+        reply["shared_secret"] = crypto.shared_secret(channel, config.master_key_for(channel))
+    return reply
+
+
+def _presence_member(
+    limits: Limits, channel: str, user_id: str | int | None, user_info: Mapping[str, Any] | None
+) -> str:
+    """Encode a presence member as the ``channel_data`` text that the token signs."""
+    if user_id is None:
+        raise ValidationError(f"Presence channel {channel!r} needs a user_id for its member.")
+    member: dict[str, Any] = {"user_id": limits.check_user_id(user_id)}
+    if user_info is not None:
+        member["user_info"] = user_info
+    channel_data = _compact_json(member)
+    size = len(channel_data.encode("utf-8"))
+    if size > limits.max_presence_member_bytes:
+        raise ValidationError(
+            f"Presence member data for user {member['user_id']!r} is {size} bytes; "
+            f"the limit is {limits.max_presence_member_bytes} bytes."
+        )
+    return channel_data
+
+
+def authenticate_user(socket_id: str, user_data: Mapping[str, Any], *, using: str = DEFAULT_ALIAS) -> dict[str, str]:
+    """Return the JSON-ready reply that signs ``socket_id`` in as ``user_data`` (``pusher:signin``).
+
+    ``user_data`` must hold an ``id``; ``user_info`` and ``watchlist`` are optional.
+    """
+    backend = get_backend(using)
+    config = backend.config
+    check_socket_id(socket_id)
+    if not isinstance(user_data, Mapping) or "id" not in user_data:
+        raise ValidationError(f"user_data must be a dict with an 'id'; got {user_data!r}.")
+    data = {**user_data, "id": backend.limits.check_user_id(user_data["id"])}
+    text = _compact_json(data)
+    token = signing.sign_user(config.require("KEY"), config.require("SECRET"), socket_id, text)
+    return {"auth": token, "user_data": text}
+
+
+def verify_webhook(
+    key: str | None,
+    signature: str | None,
+    body: bytes | str,
+    *,
+    using: str = DEFAULT_ALIAS,
+    max_age: float | None = WEBHOOK_MAX_AGE_SECONDS,
+) -> dict[str, Any]:
+    """Check a webhook's ``X-Pusher-Key`` and ``X-Pusher-Signature`` and return its payload.
+
+    Raises :class:`WebhookVerificationError` saying which check failed. ``max_age`` refuses
+    payloads whose ``time_ms`` is older than that many seconds (``None``: no age check).
+    """
+    config = get_backend(using).config
+    if key != config.require("KEY"):
+        raise WebhookVerificationError(f"X-Pusher-Key {key!r} is not this app's key.")
+    if not signing.verify_webhook_signature(config.require("SECRET"), signature, body):
+        raise WebhookVerificationError("X-Pusher-Signature does not match the body.")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise WebhookVerificationError("Webhook body is not JSON.") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        raise WebhookVerificationError("Webhook body has no 'events' list.")
+    if max_age is not None:
+        time_ms = payload.get("time_ms")
+        if not isinstance(time_ms, (int, float)) or isinstance(time_ms, bool):
+            raise WebhookVerificationError(f"Webhook time_ms {time_ms!r} is not a number.")
+        age = time.time() - time_ms / 1000
+        if age > max_age:
+            raise WebhookVerificationError(f"Webhook is {int(age)} s old; the limit is {int(max_age)} s.")
+    return payload
+
+
+def _compact_json(value: Any) -> str:
+    # The exact text a token signs: compact, Django's encoder, as events are encoded.
+    return encode_data(value)
+
+
+def _require_event(event: object) -> Event:
+    if not isinstance(event, Event):
+        raise ValidationError(f"trigger_batch() takes pushbridge.Event objects; got {type(event).__name__}.")
+    return event
+
+
+def _info(info: Iterable[str] | str) -> tuple[str, ...]:
+    return (info,) if isinstance(info, str) else tuple(info)
+
+
+__all__: Sequence[str] = (
+    "authenticate_channel",
+    "authenticate_user",
+    "channel_info",
+    "channel_users",
+    "channels",
+    "send_to_user",
+    "terminate_user_connections",
+    "trigger",
+    "trigger_batch",
+    "verify_webhook",
+)

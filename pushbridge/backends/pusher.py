@@ -1,0 +1,249 @@
+"""Hosted Pusher Channels, through its HTTP API.
+
+One pooled keep-alive :class:`requests.Session` per backend, signed requests (``auth_key``,
+``auth_timestamp``, ``auth_version``, ``body_md5``, ``auth_signature``), connect and read
+timeouts, and bounded retries with jittered exponential backoff. Only failures that cannot
+have delivered the event, or that the service asks us to retry, are retried:
+
+* connection errors (refused, DNS, connect timeout): the request never arrived;
+* HTTP 429 (honouring ``Retry-After``) and 5xx: the service says it did not take it.
+
+A read timeout is *not* retried: the service may already have published the event, and a
+retry would deliver it twice. Other 4xx are never retried: they will not get better.
+Errors carry the HTTP status and the service's own message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from pushbridge import __version__, crypto
+from pushbridge.backends.base import BaseBackend
+from pushbridge.conf import BackendConfig
+from pushbridge.errors import BackendError, BackendUnavailable, error_for_status
+from pushbridge.events import Event
+from pushbridge.limits import is_encrypted
+from pushbridge.signing import sign_request
+
+logger = logging.getLogger("pushbridge.backends")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class PusherBackend(BaseBackend):
+    """Send through the Pusher Channels HTTP API (hosted Pusher, or any compatible server)."""
+
+    default_settings = {"CLUSTER": "mt1", "USE_TLS": True}
+    required_settings: ClassVar[tuple[str, ...]] = ("APP_ID", "KEY", "SECRET")
+
+    #: First retry waits up to this many seconds; each further retry doubles it (full jitter).
+    retry_backoff = 0.1
+    #: No single wait is longer than this, whatever ``Retry-After`` says.
+    retry_backoff_max = 2.0
+
+    def __init__(self, config: BackendConfig) -> None:
+        super().__init__(config)
+        self.app_id = config.require("APP_ID")
+        self.key = config.require("KEY")
+        self.secret = config.require("SECRET")
+        self.base_url = self._base_url(config)
+        self.timeout = config.timeout
+        self.retries = config.retries
+        options = config.options
+        self.retry_backoff = float(options.get("retry_backoff", self.retry_backoff))
+        self.retry_backoff_max = float(options.get("retry_backoff_max", self.retry_backoff_max))
+        self._pool_size = int(options.get("pool_maxsize", 10))
+        self._session: requests.Session | None = None
+
+    @staticmethod
+    def _base_url(config: BackendConfig) -> str:
+        tls = True if config.use_tls is None else config.use_tls
+        scheme = "https" if tls else "http"
+        if config.host:
+            host = config.host
+        elif config.cluster:
+            host = f"api-{config.cluster}.pusher.com"
+        else:  # pragma: no cover - CLUSTER has a default
+            host = "api.pusherapp.com"
+        default_port = 443 if tls else 80
+        port = "" if config.port in (None, default_port) else f":{config.port}"
+        return f"{scheme}://{host}{port}"
+
+    @property
+    def session(self) -> requests.Session:
+        """The keep-alive session, made on first use so that idle backends hold no sockets."""
+        if self._session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = f"pushbridge/{__version__}"
+            session.headers["X-Pusher-Library"] = f"pushbridge {__version__}"
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def trigger(self, event: Event) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": event.name,
+            "channels": list(event.channels),
+            "data": self._wire_data(event.channels[0], event.data),
+        }
+        if event.socket_id:
+            body["socket_id"] = event.socket_id
+        return self._request("POST", f"/apps/{self.app_id}/events", body=body)
+
+    def trigger_batch(self, events: Sequence[Event]) -> dict[str, Any]:
+        batch = []
+        for event in events:
+            (channel,) = event.channels
+            item = {"channel": channel, "name": event.name, "data": self._wire_data(channel, event.data)}
+            if event.socket_id:
+                item["socket_id"] = event.socket_id
+            batch.append(item)
+        return self._request("POST", f"/apps/{self.app_id}/batch_events", body={"batch": batch})
+
+    def _wire_data(self, channel: str, data: str) -> str:
+        """Encrypt the data of an encrypted channel; leave every other payload as it is."""
+        if not is_encrypted(channel):
+            return data
+        sealed = crypto.encrypt(channel, data, self.config.master_key_for(channel))
+        return self.limits.check_payload(sealed, channel=channel)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def channels(self, prefix: str | None = None, info: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        params = {}
+        if prefix:
+            params["filter_by_prefix"] = prefix
+        if info_text := _info(info):
+            params["info"] = info_text
+        reply = self._request("GET", f"/apps/{self.app_id}/channels", params=params)
+        return dict(reply.get("channels", {}))
+
+    def channel_info(self, name: str, info: Iterable[str] = ()) -> dict[str, Any]:
+        params = {"info": info_text} if (info_text := _info(info)) else {}
+        return self._request("GET", f"/apps/{self.app_id}/channels/{self.limits.check_channel(name)}", params=params)
+
+    def channel_users(self, name: str) -> list[str]:
+        reply = self._request("GET", f"/apps/{self.app_id}/channels/{self.limits.check_channel(name)}/users")
+        return [str(user["id"]) for user in reply.get("users", [])]
+
+    def terminate_user_connections(self, user_id: str) -> None:
+        user_id = self.limits.check_user_id(user_id)
+        self._request("POST", f"/apps/{self.app_id}/users/{user_id}/terminate_connections", body={})
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        payload = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            query = sign_request(self.key, self.secret, method, path, params, payload)
+            try:
+                response = self.session.request(
+                    method, url, params=query, data=payload or None, headers=headers, timeout=self.timeout
+                )
+            except requests.exceptions.ConnectionError as exc:
+                # Includes ConnectTimeout: the request never reached the service, so a retry
+                # cannot deliver an event twice.
+                failure: BackendError = BackendUnavailable(
+                    f"Could not connect: {_reason(exc)}", backend=self.alias, url=url
+                )
+                retry_after = None
+            except requests.exceptions.Timeout:
+                raise BackendUnavailable(
+                    f"No reply within {self.timeout[1]} s; not retried, since the service may already "
+                    "have published the event.",
+                    backend=self.alias,
+                    url=url,
+                ) from None
+            else:
+                if response.status_code < 300:
+                    return _json_reply(response)
+                failure = error_for_status(response.status_code)(
+                    _error_message(response), status=response.status_code, backend=self.alias, url=url
+                )
+                if response.status_code not in RETRY_STATUSES:
+                    raise failure
+                retry_after = _retry_after(response)
+            if attempt >= self.retries:
+                raise failure
+            delay = self._backoff(attempt, retry_after)
+            logger.warning(
+                "pushbridge %s %s failed (%s); retry %d in %.2f s", method, path, failure, attempt + 1, delay
+            )
+            time.sleep(delay)
+            attempt += 1
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential backoff, or the service's ``Retry-After``, both capped."""
+        if retry_after is not None:
+            return min(retry_after, self.retry_backoff_max)
+        return random.uniform(0, min(self.retry_backoff_max, self.retry_backoff * 2**attempt))
+
+
+def _info(info: Iterable[str] | str) -> str:
+    return info if isinstance(info, str) else ",".join(info)
+
+
+def _json_reply(response: requests.Response) -> dict[str, Any]:
+    if not response.content:
+        return {}
+    try:
+        reply = response.json()
+    except ValueError:
+        return {}
+    return reply if isinstance(reply, dict) else {"result": reply}
+
+
+def _error_message(response: requests.Response) -> str:
+    """The service's explanation: ``{"error": ...}`` (Soketi, pushbridge) or the body text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("error", "message"):
+            if body.get(key):
+                return str(body[key])
+    text = response.text.strip()
+    return text[:500] if text else response.reason or "no message"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause of a requests error, which is the part a human can act on."""
+    while exc.__context__ is not None and exc.__context__ is not exc:
+        exc = exc.__context__  # type: ignore[assignment]
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,298 @@
+"""Settings -> typed configuration, in the style of Django's ``CACHES``.
+
+Two sources, in this order:
+
+1. Django's ``PUSHBRIDGE`` setting, a dict of aliases::
+
+       PUSHBRIDGE = {
+           "default": {"BACKEND": "pusher", "APP_ID": "123", "KEY": "...", "SECRET": "...",
+                       "CLUSTER": "eu"},
+           "tests": {"BACKEND": "memory"},
+       }
+
+2. The ``PUSHBRIDGE_URL`` environment variable, ``http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID``
+   (the official SDK's URL form). It configures the ``default`` alias and needs no Django
+   settings at all, so scripts and workers can ``trigger()`` with nothing but the variable.
+
+An alias entry may also carry ``"URL"`` in that same form, with any other key overriding it.
+Every error names the setting that is missing or malformed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pushbridge.crypto import parse_master_key
+from pushbridge.errors import ConfigurationError, EncryptionError
+
+ENV_URL = "PUSHBRIDGE_URL"
+SETTING = "PUSHBRIDGE"
+DEFAULT_ALIAS = "default"
+
+#: Short names for the built-in backends; anything else is a dotted path to a class.
+BACKEND_ALIASES: Mapping[str, str] = {
+    "pusher": "pushbridge.backends.pusher.PusherBackend",
+    "soketi": "pushbridge.backends.soketi.SoketiBackend",
+    "memory": "pushbridge.backends.memory.MemoryBackend",
+}
+
+#: Keys an alias entry may hold; anything else is reported as a probable typo.
+KNOWN_KEYS = frozenset(
+    {
+        "BACKEND",
+        "URL",
+        "APP_ID",
+        "KEY",
+        "SECRET",
+        "CLUSTER",
+        "HOST",
+        "PORT",
+        "USE_TLS",
+        "TIMEOUT",
+        "RETRIES",
+        "MAX_PAYLOAD_BYTES",
+        "ENCRYPTION_MASTER_KEY",
+        "OPTIONS",
+    }
+)
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """The resolved settings of one alias, with defaults filled in and types checked."""
+
+    alias: str
+    backend: str
+    app_id: str | None = None
+    key: str | None = None
+    secret: str | None = None
+    cluster: str | None = None
+    host: str | None = None
+    port: int | None = None
+    use_tls: bool | None = None
+    timeout: tuple[float, float] = (2.0, 5.0)
+    retries: int = 2
+    max_payload_bytes: int | None = None
+    encryption_master_key: bytes | None = field(default=None, repr=False)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def setting_name(self, key: str) -> str:
+        """Name a key of this alias the way the user wrote it, for error messages."""
+        return f"{SETTING}[{self.alias!r}][{key!r}]"
+
+    def require(self, key: str) -> str:
+        """Return a credential (``APP_ID``, ``KEY``, ``SECRET``) or say exactly which is missing."""
+        value = getattr(self, key.lower())
+        if not value:
+            raise ConfigurationError(f"{self.setting_name(key)} is required by backend {self.backend!r} but not set.")
+        return str(value)
+
+    def master_key_for(self, channel: str) -> bytes:
+        """Return the encryption master key, or say that ``channel`` needs one configured."""
+        if self.encryption_master_key is None:
+            raise ConfigurationError(
+                f"Channel {channel!r} is end-to-end encrypted, but {self.setting_name('ENCRYPTION_MASTER_KEY')} "
+                "is not set (a base64 32-byte key; generate one with: openssl rand -base64 32)."
+            )
+        return self.encryption_master_key
+
+
+def parse_url(url: str, *, setting: str = ENV_URL) -> dict[str, Any]:
+    """Turn ``http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID`` into setting keys."""
+    form = "http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID"
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise ConfigurationError(f"{setting} must start with http:// or https:// (form: {form}); got {parts.scheme!r}.")
+    if not parts.username or not parts.password:
+        raise ConfigurationError(f"{setting} must carry the app key and secret as KEY:SECRET@ (form: {form}).")
+    if not parts.hostname:
+        raise ConfigurationError(f"{setting} has no host (form: {form}).")
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) != 2 or segments[0] != "apps":
+        raise ConfigurationError(f"{setting} path must be /apps/APP_ID (form: {form}); got {parts.path!r}.")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(f"{setting} has an invalid port (form: {form}).") from None
+    values: dict[str, Any] = {
+        "KEY": unquote(parts.username),
+        "SECRET": unquote(parts.password),
+        "HOST": parts.hostname,
+        "USE_TLS": parts.scheme == "https",
+        "APP_ID": unquote(segments[1]),
+    }
+    if port is not None:
+        values["PORT"] = port
+    return values
+
+
+def resolve_backend_path(name: str) -> str:
+    """Return the dotted path of a backend given by short alias or dotted path."""
+    return BACKEND_ALIASES.get(name, name)
+
+
+def _django_settings() -> Any | None:
+    """Django's settings object if a settings module is in use, else None (plain scripts)."""
+    from django.conf import settings
+
+    if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return settings
+    return None
+
+
+def raw_settings() -> tuple[dict[str, Mapping[str, Any]], str | None]:
+    """Return the alias -> entry mapping, and the env var's name when that is where it came from.
+
+    Django's ``PUSHBRIDGE`` setting wins; without it, ``PUSHBRIDGE_URL`` configures ``default``.
+    """
+    settings = _django_settings()
+    configured = getattr(settings, SETTING, None) if settings is not None else None
+    if configured is not None:
+        if not isinstance(configured, Mapping):
+            raise ConfigurationError(
+                f"The {SETTING} setting must be a dict of aliases, e.g. "
+                f'{{"default": {{"BACKEND": "pusher", ...}}}}; got {type(configured).__name__}.'
+            )
+        return dict(configured), None
+    url = os.environ.get(ENV_URL)
+    if url:
+        return {DEFAULT_ALIAS: {"URL": url}}, ENV_URL
+    raise ConfigurationError(
+        f"pushbridge is not configured: set the {SETTING} setting in Django settings, or the "
+        f"{ENV_URL} environment variable (http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID)."
+    )
+
+
+def get_config(alias: str = DEFAULT_ALIAS) -> BackendConfig:
+    """Return the resolved :class:`BackendConfig` of ``alias``."""
+    entries, env_var = raw_settings()
+    if alias not in entries:
+        known = ", ".join(repr(a) for a in entries) or "none"
+        raise ConfigurationError(f"{SETTING} has no alias {alias!r}; configured aliases: {known}.")
+    entry = entries[alias]
+    if not isinstance(entry, Mapping):
+        raise ConfigurationError(f"{SETTING}[{alias!r}] must be a dict; got {type(entry).__name__}.")
+    return build_config(alias, entry, url_setting=env_var)
+
+
+def build_config(alias: str, entry: Mapping[str, Any], *, url_setting: str | None = None) -> BackendConfig:
+    """Validate one alias entry and fill in its backend's defaults.
+
+    ``url_setting`` names where a ``URL`` came from when it was not the entry itself.
+    """
+    from django.utils.module_loading import import_string
+
+    def name(key: str) -> str:
+        return f"{SETTING}[{alias!r}][{key!r}]"
+
+    unknown = sorted(set(entry) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigurationError(
+            f"{SETTING}[{alias!r}] has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"known keys are {', '.join(sorted(KNOWN_KEYS))}."
+        )
+    values: dict[str, Any] = {}
+    if entry.get("URL"):
+        values.update(parse_url(str(entry["URL"]), setting=url_setting or name("URL")))
+        values["BACKEND"] = "pusher"
+    values.update({k: v for k, v in entry.items() if k != "URL"})
+
+    backend_name = values.get("BACKEND")
+    if not backend_name or not isinstance(backend_name, str):
+        raise ConfigurationError(
+            f"{name('BACKEND')} is required: one of {', '.join(map(repr, BACKEND_ALIASES))} or a dotted path."
+        )
+    path = resolve_backend_path(backend_name)
+    try:
+        backend_class = import_string(path)
+    except ImportError as exc:
+        raise ConfigurationError(f"{name('BACKEND')} = {backend_name!r} cannot be imported: {exc}") from None
+    defaults: Mapping[str, Any] = getattr(backend_class, "default_settings", {})
+    merged = {**defaults, **{k: v for k, v in values.items() if v is not None}}
+
+    config = BackendConfig(
+        alias=alias,
+        backend=path,
+        app_id=_optional_text(merged, "APP_ID", name),
+        key=_optional_text(merged, "KEY", name),
+        secret=_optional_text(merged, "SECRET", name),
+        cluster=_optional_text(merged, "CLUSTER", name),
+        host=_optional_text(merged, "HOST", name),
+        port=_optional_int(merged, "PORT", name, low=1, high=65535),
+        use_tls=_optional_bool(merged, "USE_TLS", name),
+        timeout=_timeout(merged.get("TIMEOUT", (2.0, 5.0)), name("TIMEOUT")),
+        retries=_optional_int({"RETRIES": 2, **merged}, "RETRIES", name, low=0, high=10) or 0,
+        max_payload_bytes=_optional_int(merged, "MAX_PAYLOAD_BYTES", name, low=1, high=100 * 1024 * 1024),
+        encryption_master_key=_master_key(merged.get("ENCRYPTION_MASTER_KEY"), name("ENCRYPTION_MASTER_KEY")),
+        options=_options(merged.get("OPTIONS", {}), name("OPTIONS")),
+    )
+    for key in getattr(backend_class, "required_settings", ()):
+        config.require(key)
+    return config
+
+
+def _optional_text(values: Mapping[str, Any], key: str, name: Any) -> str | None:
+    value = values.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ConfigurationError(f"{name(key)} must be a string; got {type(value).__name__} {value!r}.")
+    text = str(value).strip()
+    if not text:
+        raise ConfigurationError(f"{name(key)} is empty.")
+    return text
+
+
+def _optional_int(values: Mapping[str, Any], key: str, name: Any, *, low: int, high: int) -> int | None:
+    value = values.get(key)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name(key)} must be a whole number; got {value!r}.") from None
+    if isinstance(value, (bool, float)) or not low <= number <= high:
+        raise ConfigurationError(f"{name(key)} must be a whole number from {low} to {high}; got {value!r}.")
+    return number
+
+
+def _optional_bool(values: Mapping[str, Any], key: str, name: Any) -> bool | None:
+    value = values.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise ConfigurationError(f"{name(key)} must be True or False; got {value!r}.")
+
+
+def _timeout(value: Any, setting: str) -> tuple[float, float]:
+    """Accept one number (connect and read) or a (connect, read) pair, like requests."""
+    pair = value if isinstance(value, (tuple, list)) else (value, value)
+    try:
+        connect, read = (float(v) for v in pair)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{setting} must be seconds as a number or a (connect, read) pair; got {value!r}."
+        ) from None
+    if connect <= 0 or read <= 0 or isinstance(value, bool):
+        raise ConfigurationError(f"{setting} must be positive; got {value!r}.")
+    return (connect, read)
+
+
+def _master_key(value: Any, setting: str) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, bytes)):
+        raise ConfigurationError(f"{setting} must be a base64 string; got {type(value).__name__}.")
+    try:
+        return parse_master_key(value, setting=setting)
+    except EncryptionError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def _options(value: Any, setting: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{setting} must be a dict; got {type(value).__name__}.")
+    return dict(value)

@@ -1,0 +1,16 @@
+"""Django settings for pushbridge's own test suite (a real SQLite database, no network)."""
+
+SECRET_KEY = "pushbridge-tests-not-secret"
+DEBUG = False
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "pushbridge",
+]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+PUSHBRIDGE = {
+    "default": {"BACKEND": "memory"},
+}
