@@ -28,6 +28,8 @@ from pushbridge.api import (
     trigger_batch,
     verify_webhook,
 )
+from pushbridge.auth import channel
+from pushbridge.dispatch import flush, muted
 from pushbridge.errors import PushbridgeError
 from pushbridge.events import Event
 
@@ -35,15 +37,35 @@ from pushbridge.events import Event
 #: Like ``django.core.mail.outbox``: tests read and clear it.
 outbox: list[Any] = []
 
+
+def __getattr__(name: str) -> Any:
+    # broadcasts() needs django.db.models and message_view() django.forms: imported on first
+    # use, so that a script that only triggers stays light.
+    if name == "broadcasts":
+        from pushbridge.broadcast import broadcasts
+
+        return broadcasts
+    if name == "message_view":
+        from pushbridge.views import message_view
+
+        return message_view
+    raise AttributeError(f"module 'pushbridge' has no attribute {name!r}")
+
+
 __all__ = [
     "Event",
     "PushbridgeError",
     "__version__",
     "authenticate_channel",
     "authenticate_user",
+    "broadcasts",
+    "channel",
     "channel_info",
     "channel_users",
     "channels",
+    "flush",
+    "message_view",
+    "muted",
     "outbox",
     "send_to_user",
     "terminate_user_connections",

@@ -12,12 +12,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pushbridge import crypto, signing
+from pushbridge import crypto, dispatch, signing
 from pushbridge.backends import get_backend
 from pushbridge.conf import DEFAULT_ALIAS
 from pushbridge.errors import InvalidChannel, ValidationError, WebhookVerificationError
 from pushbridge.events import Channels, Event, encode_data, flatten
 from pushbridge.limits import SERVER_TO_USER_PREFIX, Limits, check_socket_id, is_encrypted, is_presence, requires_auth
+from pushbridge.sockets import current_socket_id
 
 #: How old a webhook may be before :func:`verify_webhook` refuses it (the SDK uses 300 s).
 WEBHOOK_MAX_AGE_SECONDS = 300
@@ -29,16 +30,20 @@ def trigger(
     data: Any = None,
     *,
     socket_id: str | None = None,
+    to_others: bool = False,
     using: str = DEFAULT_ALIAS,
 ) -> dict[str, Any]:
     """Publish ``event`` with ``data`` on one channel or a list of up to 100.
 
     ``data`` is encoded with Django's JSON encoder (a ``str`` is sent as is). ``socket_id``
-    excludes that connection, typically the browser that caused the event. Returns the
-    service's reply.
+    excludes that connection; ``to_others=True`` excludes the browser behind the current
+    request (its ``X-Socket-ID``, see ``SocketIdMiddleware``). Returns the service's reply
+    (``{}`` when the alias dispatches in the background).
     """
+    if to_others and socket_id is None:
+        socket_id = current_socket_id()
     backend = get_backend(using)
-    return backend.trigger(Event(channels, event, data, socket_id=socket_id).check(backend.limits))
+    return dispatch.send(Event(channels, event, data, socket_id=socket_id).check(backend.limits), backend)
 
 
 def trigger_batch(events: Iterable[Event], *, using: str = DEFAULT_ALIAS) -> list[dict[str, Any]]:
@@ -49,10 +54,8 @@ def trigger_batch(events: Iterable[Event], *, using: str = DEFAULT_ALIAS) -> lis
     Returns the service's reply to each request.
     """
     backend = get_backend(using)
-    limits = backend.limits
-    items = flatten(_require_event(event).check(limits) for event in events)
-    size = limits.max_batch_size
-    return [backend.trigger_batch(items[start : start + size]) for start in range(0, len(items), size)]
+    items = flatten(_require_event(event).check(backend.limits) for event in events)
+    return dispatch.send_batch(items, backend)
 
 
 def send_to_user(user_id: str | int, event: str, data: Any = None, *, using: str = DEFAULT_ALIAS) -> dict[str, Any]:

@@ -57,6 +57,9 @@ KNOWN_KEYS = frozenset(
         "MAX_PAYLOAD_BYTES",
         "ENCRYPTION_MASTER_KEY",
         "OPTIONS",
+        "DISPATCH",
+        "QUEUE_SIZE",
+        "CLIENT_OPTIONS",
     }
 )
 
@@ -79,6 +82,14 @@ class BackendConfig:
     max_payload_bytes: int | None = None
     encryption_master_key: bytes | None = field(default=None, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: ``"sync"``: send before ``trigger()`` returns; ``"background"``: queue and batch.
+    dispatch: str = "sync"
+    #: Events the background sender may hold before it drops new ones.
+    queue_size: int = 10_000
+    #: Options for the browser client, merged over what ``{% pushbridge_js %}`` derives
+    #: (``wsHost``, ``wsPort``, ``forceTLS``...): for when browsers reach the server by
+    #: another address than Django does.
+    client_options: Mapping[str, Any] = field(default_factory=dict)
 
     def setting_name(self, key: str) -> str:
         """Name a key of this alias the way the user wrote it, for error messages."""
@@ -229,6 +240,9 @@ def build_config(alias: str, entry: Mapping[str, Any], *, url_setting: str | Non
         max_payload_bytes=_optional_int(merged, "MAX_PAYLOAD_BYTES", name, low=1, high=100 * 1024 * 1024),
         encryption_master_key=_master_key(merged.get("ENCRYPTION_MASTER_KEY"), name("ENCRYPTION_MASTER_KEY")),
         options=_options(merged.get("OPTIONS", {}), name("OPTIONS")),
+        dispatch=_choice(merged.get("DISPATCH", "sync"), ("sync", "background"), name("DISPATCH")),
+        queue_size=_optional_int({"QUEUE_SIZE": 10_000, **merged}, "QUEUE_SIZE", name, low=1, high=10**7) or 1,
+        client_options=_options(merged.get("CLIENT_OPTIONS", {}), name("CLIENT_OPTIONS")),
     )
     for key in getattr(backend_class, "required_settings", ()):
         config.require(key)
@@ -290,6 +304,12 @@ def _master_key(value: Any, setting: str) -> bytes | None:
         return parse_master_key(value, setting=setting)
     except EncryptionError as exc:
         raise ConfigurationError(str(exc)) from None
+
+
+def _choice(value: Any, choices: tuple[str, ...], setting: str) -> str:
+    if value not in choices:
+        raise ConfigurationError(f"{setting} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return str(value)
 
 
 def _options(value: Any, setting: str) -> Mapping[str, Any]:

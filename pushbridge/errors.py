@@ -77,7 +77,11 @@ class BackendError(PushbridgeError):
 
     ``status`` is the HTTP status when the service answered (``None`` when it never did),
     ``message`` the service's own explanation, ``backend`` the alias it was sent through.
+    ``retryable`` says whether sending the same request again may succeed without delivering
+    twice (an outage, a 429 or a 5xx: yes; a bad request or an unanswered one: no).
     """
+
+    retryable = False
 
     def __init__(
         self,
@@ -86,7 +90,10 @@ class BackendError(PushbridgeError):
         status: int | None = None,
         backend: str | None = None,
         url: str | None = None,
+        retryable: bool | None = None,
     ) -> None:
+        if retryable is not None:
+            self.retryable = retryable
         self.message = message
         self.status = status
         self.backend = backend
@@ -104,6 +111,8 @@ class BackendError(PushbridgeError):
 
 class BackendUnavailable(BackendError):
     """The service could not be reached (connection refused, DNS failure, timeout)."""
+
+    retryable = True
 
 
 class BadRequest(BackendError):
@@ -129,9 +138,13 @@ class RequestTooLarge(BackendError):
 class RateLimited(BackendError):
     """HTTP 429: the service asks us to slow down (retried before this is raised)."""
 
+    retryable = True
+
 
 class ServerError(BackendError):
     """HTTP 5xx: the service failed (retried before this is raised)."""
+
+    retryable = True
 
 
 class UnsupportedOperation(BackendError):

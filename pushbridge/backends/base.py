@@ -30,6 +30,8 @@ class BaseBackend:
     required_settings: ClassVar[tuple[str, ...]] = ()
     #: The service's limits before any ``MAX_PAYLOAD_BYTES`` override.
     base_limits: ClassVar[Limits] = PUSHER_LIMITS
+    #: False for backends that keep events in the process (nothing to reach or authenticate).
+    has_server: ClassVar[bool] = True
 
     def __init__(self, config: BackendConfig) -> None:
         self.config = config

@@ -76,6 +76,7 @@ class MemoryBackend(BaseBackend):
     """Keep events in ``pushbridge.outbox`` and hand them to in-process subscribers."""
 
     default_settings = {"APP_ID": "memory", "KEY": "memory-key", "SECRET": "memory-secret"}
+    has_server = False
 
     def trigger(self, event: Event) -> dict[str, Any]:
         import pushbridge

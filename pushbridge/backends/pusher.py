@@ -180,6 +180,7 @@ class PusherBackend(BaseBackend):
                     "have published the event.",
                     backend=self.alias,
                     url=url,
+                    retryable=False,
                 ) from None
             else:
                 if response.status_code < 300:

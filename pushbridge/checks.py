@@ -1,0 +1,58 @@
+"""System checks: pushbridge's settings are validated at ``manage.py check`` time, not first use.
+
+* ``pushbridge.E001``: neither the ``PUSHBRIDGE`` setting nor ``PUSHBRIDGE_URL`` is set.
+* ``pushbridge.E002``: an alias is invalid (unknown backend, missing or malformed credentials).
+* ``pushbridge.W001`` (``check --deploy``): the memory backend with ``DEBUG`` off, which would
+  silently keep every event in memory in production.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from pushbridge.conf import raw_settings, resolve_backend_path
+from pushbridge.errors import ConfigurationError, PushbridgeError
+
+MEMORY_BACKEND = resolve_backend_path("memory")
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from pushbridge.conf import get_config
+
+    try:
+        aliases, _ = raw_settings()
+    except ConfigurationError as exc:
+        return [Error(str(exc), id="pushbridge.E001", hint="See the README's Quick start.")]
+    problems: list[CheckMessage] = []
+    for alias in aliases:
+        try:
+            get_config(alias)
+        except PushbridgeError as exc:
+            problems.append(Error(str(exc), obj=f"PUSHBRIDGE[{alias!r}]", id="pushbridge.E002"))
+    return problems
+
+
+@register(Tags.compatibility, deploy=True)
+def check_memory_in_production(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from pushbridge.conf import get_config
+
+    if settings.DEBUG:
+        return []
+    try:
+        aliases, _ = raw_settings()
+        memory = [alias for alias in aliases if get_config(alias).backend == MEMORY_BACKEND]
+    except PushbridgeError:
+        return []  # reported by check_settings
+    return [
+        Warning(
+            f"PUSHBRIDGE[{alias!r}] uses the memory backend with DEBUG off: events never leave the process.",
+            hint="Use the memory backend in test settings only.",
+            obj=f"PUSHBRIDGE[{alias!r}]",
+            id="pushbridge.W001",
+        )
+        for alias in memory
+    ]

@@ -1,0 +1,604 @@
+"""The embedded Pusher-protocol server: thin asyncio I/O on aiohttp around :mod:`pushbridge.protocol`.
+
+One port serves the WebSocket endpoint ``/app/{key}`` (pusher-js, pysher...) and the HTTP API
+``/apps/{app_id}/...`` (the official SDKs, pushbridge's own backends), like Soketi. Every rule
+lives in :class:`pushbridge.protocol.PusherCore`; this module only moves bytes:
+
+* Frames are written straight to each connection's transport, synchronously, as pre-built
+  WebSocket frames. A published event is turned into wire bytes once and the same ``bytes``
+  object is written to every subscriber. Nothing on the fan-out path awaits, so a slow reader
+  cannot stall the loop that serves the others.
+* Each connection's kernel-side backlog is bounded: when a transport's write buffer grows past
+  ``max_buffer_bytes`` the client is dropped with ``pusher:error`` + close 4100 (pusher-js
+  reconnects after a back-off) instead of the server buffering without limit.
+* Compression is off, which is what makes writing pre-built frames next to aiohttp's own
+  control frames safe: aiohttp writes uncompressed frames whole and synchronously too.
+
+Run it with ``python -m pushbridge.server`` (see :func:`main`), ``manage.py pushbridge_server``,
+or from Python with :class:`EmbeddedServer` (in a thread or inside a running event loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import struct
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+from aiohttp import WSMsgType, web
+
+from pushbridge.limits import PUSHER_LIMITS, Limits
+from pushbridge.protocol import (
+    DEFAULT_ACTIVITY_TIMEOUT,
+    OVER_CAPACITY,
+    AppConfig,
+    CloseConnection,
+    Connection,
+    Fanout,
+    Output,
+    PusherCore,
+    SendFrame,
+    WebhookEvent,
+)
+from pushbridge.webhooks_client import WebhookSender
+
+logger = logging.getLogger("pushbridge.server")
+
+T = TypeVar("T")
+
+#: Soketi's defaults, so a project configured for a local Soketi works unchanged.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 6001
+DEFAULT_APP_ID = "app-id"
+DEFAULT_KEY = "app-key"
+DEFAULT_SECRET = "app-secret"
+
+#: Environment variables read by the command line (flags win over them).
+ENV_VARS = {
+    "host": "PUSHBRIDGE_SERVER_HOST",
+    "port": "PUSHBRIDGE_SERVER_PORT",
+    "app_id": "PUSHBRIDGE_SERVER_APP_ID",
+    "key": "PUSHBRIDGE_SERVER_KEY",
+    "secret": "PUSHBRIDGE_SERVER_SECRET",
+    "webhook_url": "PUSHBRIDGE_SERVER_WEBHOOK_URL",
+}
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Knobs of the I/O layer. The protocol's limits live on :class:`AppConfig`."""
+
+    #: Largest WebSocket message a client may send; bigger ones are closed with 1009.
+    max_frame_bytes: int = 100 * 1024
+    #: Bytes a connection may have waiting in its send buffer before it is dropped (4100).
+    max_buffer_bytes: int = 1024 * 1024
+    #: Largest HTTP API body accepted (a batch of 10 events of 10 KB fits easily).
+    max_http_body_bytes: int = 1024 * 1024
+    #: Seconds announced to clients; the server pings after this much silence.
+    activity_timeout: int = DEFAULT_ACTIVITY_TIMEOUT
+    #: Extra seconds of silence after the ping before closing with 4201.
+    pong_timeout: float = 30.0
+    #: How often timeouts are checked.
+    tick_interval: float = 5.0
+    #: How long a close waits for the client's close frame before the socket is aborted.
+    close_timeout: float = 5.0
+
+
+def websocket_text_frame(text: str) -> bytes:
+    """Return ``text`` as one complete, unmasked WebSocket text frame (server to client).
+
+    Built once per published event and written as is to every subscriber, so the per-subscriber
+    cost is one ``transport.write``.
+    """
+    payload = text.encode("utf-8")
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", 0x81, length)
+    elif length < 65536:
+        header = struct.pack("!BBH", 0x81, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, length)
+    return header + payload
+
+
+class _Peer:
+    """The I/O layer's handle on a connection (``Connection.sink``)."""
+
+    __slots__ = ("closing", "transport", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
+        self.ws = ws
+        self.transport = transport
+        self.closing: asyncio.Task[None] | None = None
+
+
+class EmbeddedServer:
+    """A Pusher-compatible server for one or more apps, on one host and port.
+
+    Inside a running event loop: ``await server.start()`` ... ``await server.stop()`` (or
+    ``async with server``). From synchronous code: ``server.start_in_thread()`` returns once the
+    server listens, ``server.stop()`` stops it and joins the thread (or ``with server:``).
+    ``port=0`` picks a free port; :attr:`port` then holds the real one.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        app_id: str = DEFAULT_APP_ID,
+        key: str = DEFAULT_KEY,
+        secret: str = DEFAULT_SECRET,
+        webhook_url: str | None = None,
+        apps: Sequence[AppConfig] | None = None,
+        webhook_urls: dict[str, str] | None = None,
+        options: ServerOptions | None = None,
+        max_connections: int | None = None,
+        limits: Limits = PUSHER_LIMITS,
+    ) -> None:
+        if apps is None:
+            apps = [
+                AppConfig(
+                    app_id=app_id,
+                    key=key,
+                    secret=secret,
+                    limits=limits,
+                    max_connections=max_connections,
+                    webhooks=webhook_url is not None,
+                )
+            ]
+            webhook_urls = {app_id: webhook_url} if webhook_url else {}
+        self.host = host
+        self.port = port
+        self.options = options or ServerOptions()
+        self.apps = list(apps)
+        self.webhook_urls = dict(webhook_urls or {})
+        self.core = PusherCore(
+            self.apps, activity_timeout=self.options.activity_timeout, pong_timeout=self.options.pong_timeout
+        )
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._senders: dict[str, WebhookSender] = {}
+        self._closing_tasks: set[asyncio.Task[None]] = set()
+        self._thread: threading.Thread | None = None
+        self._thread_stop: asyncio.Event | None = None
+
+    # -- addresses ----------------------------------------------------------------------------
+
+    @property
+    def app(self) -> AppConfig:
+        """The first (usually the only) app."""
+        return self.apps[0]
+
+    @property
+    def url(self) -> str:
+        """Base URL of the HTTP API, e.g. ``http://127.0.0.1:6001``."""
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """WebSocket URL of the first app, e.g. ``ws://127.0.0.1:6001/app/app-key``."""
+        return f"ws://{_url_host(self.host)}:{self.port}/app/{self.app.key}"
+
+    def settings_text(self) -> str:
+        """What to paste into a Django project and a pusher-js page to use this server."""
+        app = self.app
+        host = _url_host(self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1")
+        return "\n".join(
+            [
+                "Django settings:",
+                "    PUSHBRIDGE = {",
+                '        "default": {',
+                '            "BACKEND": "soketi",',
+                f'            "APP_ID": "{app.app_id}",',
+                f'            "KEY": "{app.key}",',
+                f'            "SECRET": "{app.secret}",',
+                f'            "HOST": "{host}",',
+                f'            "PORT": {self.port},',
+                "        }",
+                "    }",
+                "or in the environment:",
+                f"    PUSHBRIDGE_URL=http://{app.key}:{app.secret}@{host}:{self.port}/apps/{app.app_id}",
+                "pusher-js options:",
+                f'    new Pusher("{app.key}", {{cluster: "local", wsHost: "{host}", wsPort: {self.port}, '
+                'forceTLS: false, enabledTransports: ["ws"]})',
+            ]
+        )
+
+    # -- running inside an event loop ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening (inside the running loop); returns once the port is bound."""
+        if self._runner is not None:
+            raise RuntimeError("The server is already running.")
+        self.loop = asyncio.get_running_loop()
+        application = web.Application(client_max_size=self.options.max_http_body_bytes)
+        application.router.add_get("/app/{key}", self._websocket)
+        application.router.add_route("*", "/{tail:.*}", self._http)
+        runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self._runner = runner
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        for app_id, url in self.webhook_urls.items():
+            config = next(app for app in self.apps if app.app_id == app_id)
+            sender = WebhookSender(url, config.key, config.secret)
+            sender.start()
+            self._senders[app_id] = sender
+        self._ticker = asyncio.create_task(self._tick_forever(), name="pushbridge-ticker")
+        logger.info("pushbridge server listening on %s (WebSocket %s)", self.url, self.ws_url)
+
+    def stop(self) -> Awaitable[None]:
+        """Stop the server: clients get ``pusher:error`` 4200 and a close, then the port closes.
+
+        In a thread started by :meth:`start_in_thread` this blocks until the thread is gone and
+        returns an already finished awaitable. Inside the server's own loop, ``await`` it.
+        """
+        if self._thread is not None:
+            self._stop_thread()
+            return _done()
+        return self._stop()
+
+    async def _stop(self) -> None:
+        if self._runner is None:
+            return
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        self._apply(self.core.shutdown())
+        if self._closing_tasks:
+            await asyncio.wait(set(self._closing_tasks), timeout=self.options.close_timeout + 1)
+        for sender in self._senders.values():
+            await sender.stop()
+        self._senders.clear()
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+        logger.info("pushbridge server on %s stopped", self.url)
+
+    async def serve_forever(self, stop: asyncio.Event | None = None) -> None:
+        """Start, run until ``stop`` is set (or the task is cancelled), then stop cleanly."""
+        await self.start()
+        try:
+            await (stop or asyncio.Event()).wait()
+        finally:
+            await self._stop()
+
+    async def __aenter__(self) -> EmbeddedServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stop()
+
+    # -- running in a background thread -------------------------------------------------------
+
+    def start_in_thread(self, timeout: float = 30.0) -> EmbeddedServer:
+        """Run the server on its own event loop in a daemon thread; return once it listens."""
+        if self._thread is not None:
+            raise RuntimeError("The server is already running in a thread.")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def run() -> None:
+            self._thread_stop = asyncio.Event()
+            try:
+                await self.start()
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            try:
+                await self._thread_stop.wait()
+            finally:
+                await self._stop()
+
+        self._thread = threading.Thread(target=asyncio.run, args=(run(),), name="pushbridge-server", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError(f"The pushbridge server did not start within {timeout} s.")
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+        return self
+
+    def call(self, function: Callable[[], T], timeout: float = 10.0) -> T:
+        """Run ``function`` on the server's loop (thread-safe) and return its result.
+
+        Lets tests and tools read :attr:`core` state without racing the server thread.
+        """
+        loop = self.loop
+        if loop is None:
+            raise RuntimeError("The server is not running.")
+
+        async def run() -> T:
+            return function()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
+
+    def stats(self) -> dict[str, int]:
+        """Connection and channel counts, read safely from any thread."""
+        if self._thread is not None:
+            return self.call(self.core.stats)
+        return self.core.stats()
+
+    def _stop_thread(self) -> None:
+        thread, loop, stop = self._thread, self.loop, self._thread_stop
+        if thread is None:
+            return
+        if loop is not None and stop is not None and thread.is_alive():
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+        self._thread = None
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start_in_thread()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop_thread()
+
+    # -- WebSocket ----------------------------------------------------------------------------
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(
+            autoping=False,
+            compress=False,
+            max_msg_size=self.options.max_frame_bytes,
+            timeout=self.options.close_timeout,
+        )
+        if not ws.can_prepare(request).ok:
+            return _json_response(400, {"error": "This is a WebSocket endpoint; connect with a Pusher client."})
+        await ws.prepare(request)
+        transport = request.transport
+        if transport is None:  # The client went away during the handshake.
+            return ws
+        assert isinstance(transport, asyncio.Transport)
+        conn, outputs = self.core.open(request.match_info["key"], request.query)
+        peer = conn.sink = _Peer(ws, transport)
+        self._apply(outputs)
+        core = self.core
+        try:
+            while not conn.closed:
+                message = await ws.receive()
+                kind = message.type
+                if kind is WSMsgType.TEXT:
+                    self._apply(core.receive(conn, message.data))
+                elif kind is WSMsgType.BINARY:
+                    self._apply(core.receive_binary(conn))
+                elif kind is WSMsgType.PING:
+                    core.touch(conn)
+                    await ws.pong(message.data)
+                elif kind is WSMsgType.PONG:
+                    core.touch(conn)
+                else:  # CLOSE, CLOSING, CLOSED, ERROR: the client is gone or going.
+                    break
+        except (ConnectionError, RuntimeError) as exc:
+            logger.debug("Connection %s ended: %s", conn.socket_id, exc)
+        finally:
+            self._apply(core.closed(conn))
+        if peer.closing is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await peer.closing
+        return ws
+
+    def _apply(self, outputs: list[Output]) -> None:
+        """Execute the core's outputs, in order."""
+        for output in outputs:
+            kind = type(output)
+            if kind is Fanout:
+                assert isinstance(output, Fanout)
+                self._fanout(output)
+            elif kind is SendFrame:
+                assert isinstance(output, SendFrame)
+                self._send(output.conn, output.frame)
+            elif kind is CloseConnection:
+                assert isinstance(output, CloseConnection)
+                self._close(output)
+            elif kind is WebhookEvent:
+                assert isinstance(output, WebhookEvent)
+                sender = self._senders.get(output.app.app_id)
+                if sender is not None:
+                    sender.submit(output.event)
+
+    def _fanout(self, output: Fanout) -> None:
+        """Write one pre-built frame to many connections: the hot path, kept minimal."""
+        data = websocket_text_frame(output.frame)
+        exclude = output.exclude
+        limit = self.options.max_buffer_bytes
+        laggards: list[Connection] = []
+        for conn in output.targets:
+            if conn is exclude:
+                continue
+            transport = conn.sink.transport
+            if transport.is_closing():
+                continue
+            transport.write(data)
+            if transport.get_write_buffer_size() > limit:
+                laggards.append(conn)
+        for conn in laggards:
+            self._drop_slow(conn)
+
+    def _send(self, conn: Connection, frame: str) -> None:
+        peer: _Peer | None = conn.sink
+        if peer is None or peer.transport.is_closing():
+            return
+        peer.transport.write(websocket_text_frame(frame))
+        if peer.transport.get_write_buffer_size() > self.options.max_buffer_bytes:
+            self._drop_slow(conn)
+
+    def _drop_slow(self, conn: Connection) -> None:
+        """A client that does not read its messages is dropped (4100: reconnect after a back-off)."""
+        if conn.closed:
+            return
+        logger.warning("Dropping %r: more than %d bytes waiting to be sent.", conn, self.options.max_buffer_bytes)
+        self._apply(self.core.kick(conn, OVER_CAPACITY, "Client is too slow: too many messages waiting to be sent."))
+
+    def _close(self, output: CloseConnection) -> None:
+        peer: _Peer | None = output.conn.sink
+        if peer is None or peer.closing is not None:
+            return
+        task = asyncio.ensure_future(self._close_peer(peer, output.code, output.reason))
+        peer.closing = task
+        self._closing_tasks.add(task)
+        task.add_done_callback(self._closing_tasks.discard)
+
+    async def _close_peer(self, peer: _Peer, code: int, reason: str) -> None:
+        message = reason.encode("utf-8")[:123]  # RFC 6455: a close reason fits in 123 bytes.
+        try:
+            await asyncio.wait_for(peer.ws.close(code=code, message=message), self.options.close_timeout)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError) as exc:
+            logger.debug("Closing a connection ended with %r", exc)
+        finally:
+            # A dead or stuck reader never drains its buffer: do not let it hold the socket.
+            if not peer.transport.is_closing() or peer.transport.get_write_buffer_size():
+                peer.transport.abort()
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.tick_interval)
+            try:
+                self._apply(self.core.tick())
+            except Exception:  # pragma: no cover - keep ticking whatever one tick did
+                logger.exception("Timeout check failed")
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    async def _http(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if request.method == "GET" and path in ("/", "/health"):
+            return _json_response(200, {"ok": True, **self.core.stats()})
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            limit = self.options.max_http_body_bytes
+            return _json_response(413, {"error": f"Request body is larger than {limit} bytes."})
+        reply = self.core.http(request.method, request.raw_path, body)
+        self._apply(reply.outputs)
+        return _json_response(reply.status, reply.body)
+
+
+def _json_response(status: int, body: dict[str, Any]) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+class _Done:
+    """An awaitable that is already finished (what a blocking ``stop()`` returns)."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+def _done() -> Awaitable[None]:
+    return _Done()
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ
+    parser = argparse.ArgumentParser(
+        prog="python -m pushbridge.server",
+        description="Run pushbridge's embedded Pusher-protocol server (WebSocket + HTTP API on one port).",
+        epilog="Environment variables: " + ", ".join(ENV_VARS.values()) + " (flags win).",
+    )
+    parser.add_argument("--host", default=env.get(ENV_VARS["host"], DEFAULT_HOST))
+    parser.add_argument("--port", type=int, default=int(env.get(ENV_VARS["port"], DEFAULT_PORT)))
+    parser.add_argument("--app-id", default=env.get(ENV_VARS["app_id"], DEFAULT_APP_ID))
+    parser.add_argument("--key", default=env.get(ENV_VARS["key"], DEFAULT_KEY))
+    parser.add_argument("--secret", default=env.get(ENV_VARS["secret"], DEFAULT_SECRET))
+    parser.add_argument("--webhook-url", default=env.get(ENV_VARS["webhook_url"]) or None)
+    parser.add_argument("--max-connections", type=int, default=None, help="per app; refused with 4100 beyond")
+    parser.add_argument("--max-payload-bytes", type=int, default=PUSHER_LIMITS.max_payload_bytes)
+    parser.add_argument("--max-presence-members", type=int, default=PUSHER_LIMITS.max_presence_members)
+    parser.add_argument("--max-frame-bytes", type=int, default=ServerOptions.max_frame_bytes)
+    parser.add_argument("--max-buffer-bytes", type=int, default=ServerOptions.max_buffer_bytes)
+    parser.add_argument("--activity-timeout", type=int, default=DEFAULT_ACTIVITY_TIMEOUT)
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def server_from_args(args: argparse.Namespace) -> EmbeddedServer:
+    limits = PUSHER_LIMITS.replace(
+        max_payload_bytes=args.max_payload_bytes, max_presence_members=args.max_presence_members
+    )
+    options = ServerOptions(
+        max_frame_bytes=args.max_frame_bytes,
+        max_buffer_bytes=args.max_buffer_bytes,
+        activity_timeout=args.activity_timeout,
+    )
+    return EmbeddedServer(
+        host=args.host,
+        port=args.port,
+        app_id=args.app_id,
+        key=args.key,
+        secret=args.secret,
+        webhook_url=args.webhook_url,
+        max_connections=args.max_connections,
+        limits=limits,
+        options=options,
+    )
+
+
+async def run_until_signalled(server: EmbeddedServer, announce: Callable[[EmbeddedServer], None]) -> None:
+    """Run ``server`` until SIGINT or SIGTERM, then shut it down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has no signal handlers.
+            loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    announce(server)
+    try:
+        await stop.wait()
+    finally:
+        print("Shutting down: clients are told to reconnect (4200).", flush=True)
+        await server.stop()
+
+
+def announce(server: EmbeddedServer) -> None:
+    print(f"pushbridge server listening on {server.url} (WebSocket {server.ws_url})", flush=True)
+    print(server.settings_text(), flush=True)
+    if server.webhook_urls:
+        print(f"Webhooks go to {', '.join(server.webhook_urls.values())}", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = server_from_args(args)
+    with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.
+        asyncio.run(run_until_signalled(server, announce))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

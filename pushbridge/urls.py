@@ -1,0 +1,13 @@
+"""``path("pushbridge/", include("pushbridge.urls"))`` mounts the auth and webhook endpoints."""
+
+from django.urls import path
+
+from pushbridge import views
+
+app_name = "pushbridge"
+
+urlpatterns = [
+    path("auth/", views.channel_auth, name="auth"),
+    path("user-auth/", views.user_auth, name="user-auth"),
+    path("webhooks/", views.webhooks, name="webhooks"),
+]

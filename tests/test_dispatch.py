@@ -1,0 +1,201 @@
+"""Background dispatch: enqueue only, batches of 10, retries, bounded queue, flush at exit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import responses
+from django.test import override_settings
+
+import pushbridge
+from pushbridge import dispatch
+from pushbridge.errors import InvalidChannel
+from pushbridge.signals import dispatch_failed
+
+BASE = "http://127.0.0.1:6001"
+FAST = {"retry_backoff": 0.001, "retry_backoff_max": 0.002}
+
+
+def background(**extra: Any) -> override_settings:
+    entry = {"BACKEND": "soketi", "DISPATCH": "background", "RETRIES": 0, "OPTIONS": FAST, **extra}
+    return override_settings(PUSHBRIDGE={"default": entry})
+
+
+@pytest.fixture(autouse=True)
+def fast_background_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(dispatch, "BACKGROUND_BACKOFF", 0.001)
+    monkeypatch.setattr(dispatch, "BACKGROUND_BACKOFF_MAX", 0.002)
+    yield
+    dispatch.shutdown()
+
+
+@pytest.fixture
+def failures() -> Iterator[list[dict[str, Any]]]:
+    seen: list[dict[str, Any]] = []
+
+    def receiver(sender: str, **kwargs: Any) -> None:
+        seen.append({"sender": sender, **kwargs})
+
+    dispatch_failed.connect(receiver)
+    yield seen
+    dispatch_failed.disconnect(receiver)
+
+
+def bodies(mock: responses.RequestsMock) -> list[tuple[str, Any]]:
+    return [(urlsplit(c.request.url).path, json.loads(c.request.body)) for c in mock.calls]
+
+
+def test_trigger_only_enqueues_and_batches_by_ten() -> None:
+    # Whether the sender catches the first event alone (an /events request) depends on timing.
+    with background(), responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        api.post(f"{BASE}/apps/app-id/batch_events", json={})
+        api.post(f"{BASE}/apps/app-id/events", json={})
+        for i in range(25):
+            assert pushbridge.trigger(f"c{i}", "e", {"i": i}) == {}
+        assert pushbridge.flush(timeout=10)
+        sent = bodies(api)
+        assert dispatch.stats()["default"].sent == 25
+    items = []
+    for path, body in sent:
+        if path.endswith("/batch_events"):
+            assert len(body["batch"]) <= 10
+            items.extend(item["channel"] for item in body["batch"])
+        else:
+            items.extend(body["channels"])
+    assert items == [f"c{i}" for i in range(25)]
+    assert len(sent) < 25  # batched, not one request per event
+
+
+def test_multi_channel_event_goes_in_one_events_request() -> None:
+    with background(), responses.RequestsMock() as api:
+        api.post(f"{BASE}/apps/app-id/events", json={})
+        pushbridge.trigger(["a", "b", "c"], "e", 1)
+        assert pushbridge.flush(timeout=10)
+        assert bodies(api) == [("/apps/app-id/events", {"name": "e", "channels": ["a", "b", "c"], "data": "1"})]
+
+
+def test_invalid_event_still_raises_in_the_caller() -> None:
+    with background(), pytest.raises(InvalidChannel):
+        pushbridge.trigger("bad channel", "e", 1)
+
+
+def test_outage_never_raises_and_is_announced(failures: list[dict[str, Any]]) -> None:
+    with background(), responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        api.post(f"{BASE}/apps/app-id/events", body=requests.exceptions.ConnectionError("refused"))
+        pushbridge.trigger("c", "e", {"n": 1})  # must not raise
+        assert pushbridge.flush(timeout=10)
+        assert len(api.calls) == 1 + dispatch.BACKGROUND_RETRIES
+        assert dispatch.stats()["default"].failed == 1
+    [failure] = failures
+    assert failure["sender"] == "default"
+    assert failure["dropped"] is False
+    assert "refused" in str(failure["error"])
+    assert [e.channels for e in failure["events"]] == [("c",)]
+
+
+def test_outage_then_recovery_delivers() -> None:
+    with background(), responses.RequestsMock() as api:
+        url = f"{BASE}/apps/app-id/events"
+        api.post(url, status=503, json={"error": "restarting"})
+        api.post(url, status=503, json={"error": "restarting"})
+        api.post(url, json={})
+        pushbridge.trigger("c", "e", 1)
+        assert pushbridge.flush(timeout=10)
+        assert dispatch.stats()["default"].sent == 1
+
+
+def test_client_errors_are_not_retried(failures: list[dict[str, Any]]) -> None:
+    with background(), responses.RequestsMock() as api:
+        api.post(f"{BASE}/apps/app-id/events", status=401, json={"error": "Invalid signature"})
+        pushbridge.trigger("c", "e", 1)
+        assert pushbridge.flush(timeout=10)
+        assert len(api.calls) == 1
+    assert "Invalid signature" in str(failures[0]["error"])
+
+
+def test_full_queue_drops_without_blocking(failures: list[dict[str, Any]]) -> None:
+    sending, release = threading.Event(), threading.Event()
+
+    def slow(request: Any) -> tuple[int, dict[str, str], str]:
+        sending.set()
+        release.wait(10)
+        return 200, {}, "{}"
+
+    with background(QUEUE_SIZE=2), responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        api.add_callback("POST", f"{BASE}/apps/app-id/events", callback=slow)
+        api.add_callback("POST", f"{BASE}/apps/app-id/batch_events", callback=slow)
+        pushbridge.trigger("c", "e", 0)
+        assert sending.wait(10)  # the sender holds event 0 and is stuck in its request
+        for i in range(1, 10):
+            pushbridge.trigger("c", "e", i)  # never blocks: 2 fit in the queue, 7 are dropped
+        release.set()
+        assert pushbridge.flush(timeout=10)
+        stats = dispatch.stats()["default"]
+    assert (stats.sent, stats.dropped) == (3, 7)
+    assert len(failures) == 7
+    assert all(f["dropped"] for f in failures)
+
+
+def test_request_succeeds_during_an_outage(client: Any) -> None:
+    with background(), responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        api.post(f"{BASE}/apps/app-id/events", body=requests.exceptions.ConnectionError("down"))
+        response = client.post("/echo/", {"x": "1"}, headers={"X-Socket-ID": "1.2"})
+        assert response.status_code == 200
+        assert response.json() == {"data": {"x": "1"}, "socket_id": "1.2"}
+        pushbridge.flush(timeout=10)
+
+
+class _Collector(BaseHTTPRequestHandler):
+    received: list[Any] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(json.loads(body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_queue_is_flushed_at_process_exit() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    script = textwrap.dedent(
+        f"""
+        import django
+        from django.conf import settings
+        settings.configure(PUSHBRIDGE={{"default": {{"BACKEND": "soketi", "PORT": {port}, "DISPATCH": "background"}}}})
+        django.setup()
+        import pushbridge
+        for i in range(15):
+            pushbridge.trigger("exit-test", "e", i)
+        # no flush: the process exits with events still queued
+        """
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr
+    data = []
+    for body in _Collector.received:
+        data.extend(json.loads(item["data"]) for item in body.get("batch", [body]))
+    assert sorted(data) == list(range(15))

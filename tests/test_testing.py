@@ -1,0 +1,79 @@
+"""The test kit itself: the pytest fixture, on_commit on demand, the TestCase mixin, failure messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import TestCase, override_settings
+
+import pushbridge
+from pushbridge.testing import ANY, PushbridgeTestMixin, PushRecorder
+from tests.testapp.models import Message, Room
+
+
+@pytest.mark.django_db  # a transaction that never commits: callbacks are run when we look
+def test_fixture_runs_on_commit_callbacks_when_asserting(pushbridge_outbox: PushRecorder) -> None:
+    room = Room.objects.create(name="r")
+    ann = User.objects.create_user("ann")
+    Message.objects.create(room=room, author=ann, text="hi")
+    assert pushbridge.outbox == []  # still waiting for a commit that never comes
+    pushbridge_outbox.assert_triggered(f"room-{room.pk}", "show-message", data=ANY, count=1)
+    assert len(pushbridge_outbox.events) == 1  # callbacks are run once, not again
+
+
+def test_fixture_switches_every_alias_to_memory() -> None:
+    entries = {
+        "default": {"BACKEND": "soketi", "KEY": "k", "SECRET": "s"},
+        "hosted": {"BACKEND": "pusher", "APP_ID": "1", "KEY": "k2", "SECRET": "s2", "MAX_PAYLOAD_BYTES": 5000},
+    }
+    from pushbridge.backends import get_backend
+    from pushbridge.testing import memory_backends
+
+    with override_settings(PUSHBRIDGE=entries), memory_backends():
+        pushbridge.trigger("c", "e", 1, using="hosted")
+        backend = get_backend("hosted")
+        assert backend.has_server is False
+        assert (backend.config.key, backend.limits.max_payload_bytes) == ("k2", 5000)
+        assert get_backend().limits.max_payload_bytes == 100 * 1024  # soketi's limit kept
+        assert pushbridge.outbox[0].using == "hosted"
+
+
+def test_failure_lists_what_was_pushed(pushbridge_outbox: PushRecorder) -> None:
+    pushbridge.trigger("room-1", "show-message", {"text": "hi"}, socket_id="1.2")
+    with pytest.raises(AssertionError) as info:
+        pushbridge_outbox.assert_triggered("room-1", "show-message", data={"text": "bye"})
+    message = str(info.value)
+    expected = (
+        "Expected event 'show-message' on 'room-1' with data {'text': 'bye'} to be pushed at least once, found 0."
+    )
+    assert expected in message
+    assert "Pushed instead:\n  room-1 show-message {'text': 'hi'} socket_id=1.2" in message
+
+
+def test_failure_when_nothing_was_pushed(pushbridge_outbox: PushRecorder) -> None:
+    with pytest.raises(AssertionError, match="Nothing was pushed"):
+        pushbridge_outbox.assert_triggered(event="x")
+
+
+def test_assert_not_triggered_and_count(pushbridge_outbox: PushRecorder) -> None:
+    pushbridge.trigger(["a", "b"], "e", 1)
+    pushbridge_outbox.assert_not_triggered("c")
+    pushbridge_outbox.assert_triggered(event="e", count=2)
+    with pytest.raises(AssertionError, match="Expected no event 'e' on 'a'"):
+        pushbridge_outbox.assert_not_triggered("a", "e")
+    with pytest.raises(AssertionError, match="1 time"):
+        pushbridge_outbox.assert_triggered(event="e", count=1)
+    pushbridge_outbox.clear()
+    assert pushbridge_outbox.events == []
+
+
+class MixinTests(PushbridgeTestMixin, TestCase):
+    def test_assertions_inside_a_testcase(self) -> Any:
+        room = Room.objects.create(name="r")
+        ann = User.objects.create_user("ann")
+        Message.objects.create(room=room, author=ann, text="hi")
+        data = {"id": ANY, "text": "hi", "author.username": "ann"}
+        self.assertTriggered(f"room-{room.pk}", "show-message", data=data)
+        self.assertNotTriggered(f"room-{room.pk}", "remove-message")
