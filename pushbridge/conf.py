@@ -37,6 +37,7 @@ DEFAULT_ALIAS = "default"
 BACKEND_ALIASES: Mapping[str, str] = {
     "pusher": "pushbridge.backends.pusher.PusherBackend",
     "soketi": "pushbridge.backends.soketi.SoketiBackend",
+    "embedded": "pushbridge.backends.embedded.EmbeddedBackend",
     "memory": "pushbridge.backends.memory.MemoryBackend",
 }
 

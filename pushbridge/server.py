@@ -200,7 +200,7 @@ class EmbeddedServer:
                 "Django settings:",
                 "    PUSHBRIDGE = {",
                 '        "default": {',
-                '            "BACKEND": "soketi",',
+                '            "BACKEND": "embedded",',
                 f'            "APP_ID": "{app.app_id}",',
                 f'            "KEY": "{app.key}",',
                 f'            "SECRET": "{app.secret}",',

@@ -11,6 +11,7 @@ import pytest
 from django.test import override_settings
 
 from pushbridge.backends import get_backend
+from pushbridge.backends.embedded import EmbeddedBackend
 from pushbridge.backends.memory import MemoryBackend
 from pushbridge.backends.pusher import PusherBackend
 from pushbridge.backends.soketi import SoketiBackend
@@ -46,6 +47,14 @@ def test_pusher_cluster_url_and_defaults() -> None:
 def test_host_port_tls() -> None:
     with configured(default={**PUSHER, "HOST": "push.example.com", "PORT": 8443, "USE_TLS": True}):
         assert get_backend().base_url == "https://push.example.com:8443"  # type: ignore[attr-defined]
+
+
+def test_embedded_server_backend_has_pushers_limits() -> None:
+    with configured(default={"BACKEND": "embedded"}):
+        backend = get_backend()
+        assert isinstance(backend, EmbeddedBackend)
+        assert backend.base_url == "http://127.0.0.1:6001"
+        assert backend.limits.max_payload_bytes == 10 * 1024
 
 
 def test_soketi_defaults_and_non_numeric_app_id() -> None:

@@ -39,7 +39,7 @@ def server() -> Iterator[EmbeddedServer]:
 
 @pytest.fixture(autouse=True)
 def pointed_at_server(server: EmbeddedServer) -> Iterator[None]:
-    entry = {"BACKEND": "soketi", "PORT": server.port, "APP_ID": "e2e", "KEY": KEY, "SECRET": SECRET}
+    entry = {"BACKEND": "embedded", "PORT": server.port, "APP_ID": "e2e", "KEY": KEY, "SECRET": SECRET}
     with override_settings(PUSHBRIDGE={"default": entry}):
         yield
 

@@ -77,3 +77,16 @@ class MixinTests(PushbridgeTestMixin, TestCase):
         data = {"id": ANY, "text": "hi", "author.username": "ann"}
         self.assertTriggered(f"room-{room.pk}", "show-message", data=data)
         self.assertNotTriggered(f"room-{room.pk}", "remove-message")
+
+
+@pytest.mark.peers
+def test_live_server_fixture_delivers_to_pysher(pushbridge_live_server: Any) -> None:
+    from tests.server.peers import PysherPeer
+
+    peer = PysherPeer("127.0.0.1", pushbridge_live_server.port, pushbridge_live_server.app.key, secret="").connect()
+    try:
+        peer.subscribe("live-fixture", "ping")
+        pushbridge.trigger("live-fixture", "ping", {"n": 1})
+        assert peer.log.wait_for(lambda e: e["event"] == "ping")["data"] == '{"n":1}'
+    finally:
+        peer.close()

@@ -236,7 +236,7 @@ def test_command_line_prints_settings_and_stops_on_sigterm(tmp_path: Any) -> Non
         output = "".join(lines)
         assert '"APP_ID": "777"' in output
         assert '"KEY": "cli-key"' in output
-        assert '"BACKEND": "soketi"' in output
+        assert '"BACKEND": "embedded"' in output
         assert "PUSHBRIDGE_URL=http://cli-key:cli-secret@127.0.0.1:" in output
         assert 'cluster: "local"' in output
         assert "forceTLS: false" in output
