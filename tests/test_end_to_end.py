@@ -8,7 +8,11 @@ session cookie and CSRF token a browser would send.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pysher
@@ -87,3 +91,21 @@ def test_private_channel_authorised_by_the_real_auth_view(live_server: Any, peer
         assert json.loads(received["data"]) == {"text": "only for ann"}
     finally:
         auth.rules[:] = saved
+
+
+def test_pushbridge_url_script_without_django_settings(server: EmbeddedServer, peer: PysherPeer) -> None:
+    """The issue's promise: PUSHBRIDGE_URL=... python -c "import pushbridge; pushbridge.trigger(...)"."""
+    peer.subscribe("from-a-script", "e")
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["PUSHBRIDGE_URL"] = f"http://{KEY}:{SECRET}@127.0.0.1:{server.port}/apps/e2e"
+    result = subprocess.run(
+        [sys.executable, "-c", "import pushbridge; pushbridge.trigger('from-a-script', 'e', {'x': 1})"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert peer.log.wait_for(lambda e: e["event"] == "e")["data"] == '{"x":1}'
