@@ -168,6 +168,8 @@ class EmbeddedServer:
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._stopping = False
         self._ticker: asyncio.Task[None] | None = None
         self._senders: dict[str, WebhookSender] = {}
         self._closing_tasks: set[asyncio.Task[None]] = set()
@@ -230,7 +232,7 @@ class EmbeddedServer:
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         await site.start()
-        self._runner = runner
+        self._runner, self._site, self._stopping = runner, site, False
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         if sockets:
@@ -257,6 +259,12 @@ class EmbeddedServer:
     async def _stop(self) -> None:
         if self._runner is None:
             return
+        # Stop accepting before telling clients to reconnect at once (4200): otherwise their
+        # reconnects land on a server that is about to abort them without a pusher:error.
+        self._stopping = True
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -370,6 +378,8 @@ class EmbeddedServer:
         )
         if not ws.can_prepare(request).ok:
             return _json_response(400, {"error": "This is a WebSocket endpoint; connect with a Pusher client."})
+        if self._stopping:  # a keep-alive connection that outlived the listening socket
+            return _json_response(503, {"error": "The server is shutting down; reconnect shortly."})
         await ws.prepare(request)
         transport = request.transport
         if transport is None:  # The client went away during the handshake.

@@ -293,3 +293,24 @@ def test_management_command_uses_the_projects_credentials(tmp_path: Any) -> None
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_no_connection_is_accepted_while_shutting_down() -> None:
+    """Clients told 4200 reconnect at once; they must be refused, not accepted and then aborted."""
+
+    async def scenario() -> None:
+        server = EmbeddedServer(port=0, app_id=APP_ID, key=KEY, secret=SECRET)
+        await server.start()
+        url = server.ws_url
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(url)
+            await receive_json(ws)  # connection_established
+            stopping = asyncio.create_task(server.stop())
+            assert (await receive_json(ws))["data"]["code"] == 4200
+            with pytest.raises(aiohttp.ClientError):
+                second = await session.ws_connect(url)
+                await receive_json(second)
+            await ws.close()
+            await stopping
+
+    run(scenario())
