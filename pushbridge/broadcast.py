@@ -243,14 +243,23 @@ def _pending(db_alias: str) -> dict[tuple[int, str, Any], list[_Pending]]:
 def _record(instance: models.Model, operation: str, db_alias: str) -> None:
     if dispatch.is_muted():
         return
-    for registration in registrations_for(type(instance)):
+    registrations = registrations_for(type(instance))
+    if not registrations:
+        return
+    connection = transaction.get_connection(db_alias)
+    table = _pending(db_alias)
+    if table and not connection.run_on_commit:
+        # No callback of ours can still run: what is left came from transactions (or
+        # savepoints) that rolled back. Forget it, so a long-lived thread holds nothing.
+        table.clear()
+    for registration in registrations:
         if not registration.records(operation):
             continue
         key = (id(registration), instance._meta.label, instance.pk)
         # None marks an atomic block without a savepoint (such as the one Model.delete() opens).
-        savepoints = frozenset(sid for sid in transaction.get_connection(db_alias).savepoint_ids if sid)
+        savepoints = frozenset(sid for sid in connection.savepoint_ids if sid)
         entry = _Pending(operation, registration.event(instance, operation), savepoints, registration)
-        _pending(db_alias).setdefault(key, []).append(entry)
+        table.setdefault(key, []).append(entry)
         transaction.on_commit(partial(_committed, db_alias, key, entry), using=db_alias)
 
 

@@ -231,3 +231,17 @@ def test_bad_channel_format_names_the_field() -> None:
             Unregistered.objects.create(text="x")
     finally:
         registry.pop(Unregistered)
+
+
+def test_rolled_back_saves_are_not_kept_forever(room: Room, ann: User) -> None:
+    from pushbridge.broadcast import _pending
+
+    for _ in range(5):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Message.objects.create(room=room, author=ann, text="rolled back")
+            raise RuntimeError
+    # Each new transaction forgets what earlier rolled-back ones left: at most one lingers.
+    assert sum(map(len, _pending("default").values())) == 1
+    Message.objects.create(room=room, author=ann, text="kept")
+    assert _pending("default") == {}
+    assert [e.data["text"] for e in pushbridge.outbox] == ["kept"]  # type: ignore[index]
