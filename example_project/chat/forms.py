@@ -1,0 +1,5 @@
+from django import forms
+
+
+class MessageForm(forms.Form):
+    text = forms.CharField(max_length=500, strip=True)
