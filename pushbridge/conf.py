@@ -21,6 +21,7 @@ Every error names the setting that is missing or malformed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,13 +134,22 @@ def parse_url(url: str, *, setting: str = ENV_URL) -> dict[str, Any]:
     values: dict[str, Any] = {
         "KEY": unquote(parts.username),
         "SECRET": unquote(parts.password),
-        "HOST": parts.hostname,
         "USE_TLS": parts.scheme == "https",
         "APP_ID": unquote(segments[1]),
     }
-    if port is not None:
-        values["PORT"] = port
+    # Hosted Pusher's API host names its cluster, and browsers need the cluster's WebSocket
+    # host (ws-eu.pusher.com), not the API host: keep the cluster rather than the host.
+    cluster = _PUSHER_API_HOST.fullmatch(parts.hostname)
+    if cluster and port is None:
+        values["CLUSTER"] = cluster["cluster"] or "mt1"
+    else:
+        values["HOST"] = parts.hostname
+        if port is not None:
+            values["PORT"] = port
     return values
+
+
+_PUSHER_API_HOST = re.compile(r"api(?:-(?P<cluster>[a-z0-9]+))?\.(?:pusher\.com|pusherapp\.com)")
 
 
 def resolve_backend_path(name: str) -> str:

@@ -93,8 +93,26 @@ def test_url_inside_settings_with_overrides() -> None:
 
 
 def test_parse_url_decodes_credentials() -> None:
-    values = parse_url("https://my%40key:p%2Fss@api-eu.pusher.com/apps/42")
-    assert values == {"KEY": "my@key", "SECRET": "p/ss", "HOST": "api-eu.pusher.com", "USE_TLS": True, "APP_ID": "42"}
+    values = parse_url("https://my%40key:p%2Fss@push.example.com:8443/apps/42")
+    assert values == {
+        "KEY": "my@key",
+        "SECRET": "p/ss",
+        "HOST": "push.example.com",
+        "PORT": 8443,
+        "USE_TLS": True,
+        "APP_ID": "42",
+    }
+
+
+@pytest.mark.parametrize(
+    ("host", "cluster"), [("api-eu.pusher.com", "eu"), ("api-ap2.pusher.com", "ap2"), ("api.pusherapp.com", "mt1")]
+)
+def test_hosted_pusher_url_keeps_the_cluster(host: str, cluster: str) -> None:
+    values = parse_url(f"https://k:s@{host}/apps/42")
+    assert values["CLUSTER"] == cluster
+    assert "HOST" not in values
+    with configured(default={"URL": f"https://k:s@{host}/apps/42"}):
+        assert get_backend().base_url == f"https://api-{cluster}.pusher.com"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

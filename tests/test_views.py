@@ -322,6 +322,11 @@ def test_message_view_rejects_non_objects_and_get(browser: Client) -> None:
     assert (not_allowed.status_code, not_allowed["Allow"]) == (405, "POST")
 
 
+def test_message_view_login_required_answers_json() -> None:
+    response = Client().post("/messages/", {"text": "hi", "room": "1"})
+    assert (response.status_code, response.json()) == (403, {"error": "Login required."})
+
+
 def test_message_view_keeps_csrf(browser: Client) -> None:
     assert browser.post("/echo/", {"x": "1"}).status_code == 403
 
@@ -367,6 +372,12 @@ def test_template_tag_for_hosted_pusher_and_client_options() -> None:
     assert (config["wsHost"], config["forceTLS"], config["cluster"]) == ("ws-eu.pusher.com", True, "eu")
     assert config["activityTimeout"] == 30000
     assert "csrfToken" not in config
+
+
+def test_template_tag_for_a_hosted_pusher_url() -> None:
+    with override_settings(PUSHBRIDGE={"default": {"URL": "https://k:s@api-eu.pusher.com/apps/1"}}):
+        config = rendered_config(Template("{% load pushbridge %}{% pushbridge_config %}").render(Context({})))
+    assert (config["wsHost"], config["cluster"], config["forceTLS"]) == ("ws-eu.pusher.com", "eu", True)
 
 
 # -- system checks and commands -----------------------------------------------------------------------

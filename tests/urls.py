@@ -17,7 +17,7 @@ class MessageForm(forms.Form):
     room = forms.IntegerField(min_value=1)
 
 
-@pushbridge.message_view(MessageForm)
+@pushbridge.message_view(MessageForm, login_required=True)
 def send_message(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
     message = Message.objects.create(room_id=data["room"], author=request.user, text=data["text"])
     return {"id": message.pk, "socket_id": request.pushbridge_socket_id}  # type: ignore[attr-defined]
