@@ -49,6 +49,12 @@ MODES = (SYNC, BACKGROUND)
 BACKGROUND_RETRIES = 5
 BACKGROUND_BACKOFF = 0.5
 BACKGROUND_BACKOFF_MAX = 30.0
+#: How long the sender waits for more events while traffic is steady (``OPTIONS["batch_linger_ms"]``).
+DEFAULT_LINGER_SECONDS = 0.002
+#: Lingering stops once this many events are in hand: a full ``batch_events`` request.
+LINGER_BATCH = 10
+#: At most this many queued events are taken in one go.
+DRAIN_MAX = 100
 
 _muted: contextvars.ContextVar[int] = contextvars.ContextVar("pushbridge_muted", default=0)
 
@@ -81,8 +87,9 @@ class Stats:
 class BackgroundSender:
     """A bounded queue and one daemon thread that sends its events in batches."""
 
-    def __init__(self, alias: str, queue_size: int) -> None:
+    def __init__(self, alias: str, queue_size: int, linger: float = DEFAULT_LINGER_SECONDS) -> None:
         self.alias = alias
+        self.linger = linger
         self.queue: queue.Queue[Event | None] = queue.Queue(maxsize=queue_size)
         self.stats = Stats()
         self._stopping = threading.Event()
@@ -122,28 +129,38 @@ class BackgroundSender:
     # -- the sender thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        last_send = 0.0
         while not self._stopping.is_set():
             first = self.queue.get()
             if first is None:
                 self.queue.task_done()
                 return
-            events = [first]
-            # Take whatever else is already waiting, up to one request's worth of items.
-            while len(events) < 100:
-                try:
-                    extra = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if extra is None:
-                    self._stopping.set()
-                    self.queue.task_done()
-                    break
-                events.append(extra)
+            # While events keep coming (the last request left moments ago), keep taking them as
+            # long as each follows the previous within the linger time, up to a full request:
+            # one request per 10 events instead of one per event. A lone event after a quiet
+            # spell goes at once, so light or evenly spaced traffic gains no latency.
+            busy = time.monotonic() - last_send < self.linger
+            events = self._take_more([first], linger=busy)
             try:
                 self._send(events)
             finally:
+                last_send = time.monotonic()
                 for _ in events:
                     self.queue.task_done()
+
+    def _take_more(self, events: list[Event], *, linger: bool) -> list[Event]:
+        """Add what is queued; when lingering, also what arrives within ``self.linger`` of the last."""
+        while len(events) < (LINGER_BATCH if linger else DRAIN_MAX):
+            try:
+                extra = self.queue.get(timeout=self.linger) if linger else self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if extra is None:
+                self._stopping.set()
+                self.queue.task_done()
+                break
+            events.append(extra)
+        return events
 
     def _send(self, events: list[Event]) -> None:
         try:
@@ -226,7 +243,8 @@ def _sender(backend: BaseBackend) -> BackgroundSender:
         with _lock:
             sender = _senders.get(backend.alias)
             if sender is None:
-                sender = BackgroundSender(backend.alias, backend.config.queue_size)
+                linger_ms = backend.config.options.get("batch_linger_ms", DEFAULT_LINGER_SECONDS * 1000)
+                sender = BackgroundSender(backend.alias, backend.config.queue_size, float(linger_ms) / 1000)
                 _senders[backend.alias] = sender
     return sender
 

@@ -62,6 +62,17 @@ class Limits:
     max_presence_member_bytes: int = 1024
     #: Client events one connection may send per second.
     max_client_events_per_second: int = 10
+    #: Channels one connection may be subscribed to at once (the embedded server answers
+    #: ``pusher:subscription_error`` ``LimitReached`` beyond it). Pusher documents no such limit;
+    #: this bound only stops one connection from growing the server's state without end.
+    max_channels_per_connection: int = 1000
+    #: Frames of any kind one connection may send per second, on average (embedded server).
+    max_messages_per_second: int = 100
+    #: Frames one connection may send in a burst above that rate: enough for a client that
+    #: re-subscribes to ``max_channels_per_connection`` channels at once after a reconnect.
+    max_messages_burst: int = 1200
+    #: Frames in a row refused for the rate above before the connection is closed with 4100.
+    max_messages_refused: int = 100
 
     def replace(self, **changes: int) -> Limits:
         """Return a copy with some limits changed (a setting overrides one limit)."""

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +54,9 @@ DEFAULT_ACTIVITY_TIMEOUT = 120
 DEFAULT_PONG_TIMEOUT = 30
 #: How long a cache channel keeps its last event (Pusher: up to 30 minutes).
 DEFAULT_CACHE_TTL = 30 * 60
+#: Seconds during which further ``cache_miss`` webhooks for the same channel are not sent
+#: (Pusher de-duplicates them too: a crowd subscribing to an empty channel is one miss).
+DEFAULT_CACHE_MISS_WINDOW = 5.0
 
 # Close / error codes (pusher-protocol.md section 2.3). 4000-4099: do not reconnect,
 # 4100-4199: reconnect after backing off, 4200-4299: reconnect now, 43xx: error frames only.
@@ -67,9 +72,48 @@ _PONG_FRAME = '{"event":"pusher:pong","data":{}}'
 _PING_FRAME = '{"event":"pusher:ping","data":{}}'
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def encode(message: Any) -> str:
-    """Encode a frame (or any JSON value) the way Pusher does: compact, non-ASCII kept as is."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    """Encode a frame (or any JSON value) the way Pusher does: compact, non-ASCII kept as is.
+
+    The result always encodes to UTF-8. Text holding a lone surrogate (what ``json.loads``
+    makes of a ``"\\ud800"`` escape from a client or the HTTP API) cannot, so such a message
+    is encoded with ASCII escapes instead: the value goes out exactly as it came in. NaN and
+    the infinities are not JSON and raise ``ValueError`` (input containing them is refused).
+    """
+    text = _ENCODER.encode(message)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _ASCII_ENCODER.encode(message)
+    return text
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as infinity, which no JSON peer can read back.
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def decode(text: str) -> Any:
+    """Parse JSON text strictly: ``NaN``, ``Infinity`` and out-of-range numbers are ``ValueError``.
+
+    Python's ``json`` accepts them by default, and relaying them would hand peers invalid JSON.
+    """
+    return _DECODER.decode(text)
 
 
 def error_frame(code: int | None, message: str, channel: str | None = None) -> str:
@@ -138,6 +182,14 @@ class CloseConnection:
 
 
 @dataclass(frozen=True, slots=True)
+class Pong:
+    """Answer a WebSocket-level ping from ``conn`` with a pong frame carrying ``payload``."""
+
+    conn: Connection
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookEvent:
     """One webhook event (``{"name": "channel_occupied", ...}``) to post for ``app``."""
 
@@ -146,7 +198,7 @@ class WebhookEvent:
 
 
 #: Everything the core can ask the I/O layer to do.
-Output: TypeAlias = SendFrame | Fanout | CloseConnection | WebhookEvent
+Output: TypeAlias = SendFrame | Fanout | CloseConnection | WebhookEvent | Pong
 
 
 @dataclass
@@ -174,8 +226,10 @@ class Connection:
     """One WebSocket connection, as the core sees it.
 
     ``channels`` maps each subscribed channel to the presence user id it joined as (``None``
-    for other channels). ``sink`` belongs to the I/O layer (its handle for writing); the core
-    never looks at it.
+    for other channels). ``pinged_at`` is when the server pinged it and is still waiting for
+    a sign of life (``None`` when not waiting). ``tokens`` / ``tokens_at`` are its inbound
+    rate limit (a token bucket) and ``refused`` the frames refused in a row for that limit.
+    ``sink`` belongs to the I/O layer (its handle for writing); the core never looks at it.
     """
 
     __slots__ = (
@@ -185,26 +239,30 @@ class Connection:
         "client_window_count",
         "closed",
         "last_seen",
-        "pinged",
-        "protocol",
+        "pinged_at",
+        "refused",
         "sink",
         "socket_id",
+        "tokens",
+        "tokens_at",
         "user_id",
         "user_info",
     )
 
-    def __init__(self, app: _AppState, socket_id: str, now: float, protocol: int = 7) -> None:
+    def __init__(self, app: _AppState, socket_id: str, now: float) -> None:
         self.app = app
         self.socket_id = socket_id
-        self.protocol = protocol
         self.channels: dict[str, str | None] = {}
         self.closed = False
         self.last_seen = now
-        self.pinged = False
+        self.pinged_at: float | None = None
         self.user_id: str | None = None
         self.user_info: Any = None
         self.client_window = 0.0
         self.client_window_count = 0
+        self.tokens = float(app.config.limits.max_messages_burst)
+        self.tokens_at = now
+        self.refused = 0
         self.sink: Any = None
 
     def __repr__(self) -> str:
@@ -234,13 +292,12 @@ class _Channel:
 @dataclass
 class _CachedEvent:
     frame: str
-    event: str
     data: str
     expires: float
 
 
 class _AppState:
-    __slots__ = ("cache", "channels", "config", "connections", "users")
+    __slots__ = ("cache", "cache_misses", "channels", "config", "connections", "users")
 
     def __init__(self, config: AppConfig) -> None:
         self.config = config
@@ -248,6 +305,8 @@ class _AppState:
         self.channels: dict[str, _Channel] = {}
         self.users: dict[str, dict[Connection, None]] = {}
         self.cache: dict[str, _CachedEvent] = {}
+        # Cache channel -> when its last cache_miss webhook went out (de-duplication).
+        self.cache_misses: dict[str, float] = {}
 
 
 # A home for connections refused before they belonged to any app (unknown key).
@@ -263,6 +322,9 @@ class PusherCore:
     Every public method takes parsed input and returns a list of :data:`Output` (or an
     :class:`HttpReply`); the caller executes them in order. ``clock`` is a monotonic clock for
     timeouts and cache expiry; ``wall_clock`` (Unix seconds) checks HTTP API timestamps.
+    ``max_message_bytes`` bounds one frame from a client (UTF-8 bytes; ``None``: no bound);
+    a bigger one is answered with ``pusher:error`` 4301 and dropped, the connection stays.
+    ``cache_miss_window`` is how long further ``cache_miss`` webhooks of a channel are held back.
     """
 
     def __init__(
@@ -274,6 +336,8 @@ class PusherCore:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        max_message_bytes: int | None = None,
+        cache_miss_window: float = DEFAULT_CACHE_MISS_WINDOW,
     ) -> None:
         if activity_timeout <= 0:
             raise ValueError("activity_timeout must be positive: pusher-js refuses a handshake without one.")
@@ -287,6 +351,8 @@ class PusherCore:
             self._apps_by_id[config.app_id] = state
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
+        self.max_message_bytes = max_message_bytes
+        self.cache_miss_window = cache_miss_window
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng or random.Random()
@@ -295,27 +361,51 @@ class PusherCore:
 
     @property
     def apps(self) -> list[AppConfig]:
+        """The configuration of every app this core hosts, in the order they were given."""
         return [state.config for state in self._apps_by_id.values()]
 
     def connections(self, app_id: str | None = None) -> list[Connection]:
-        """Live connections of one app (or of all apps)."""
-        states = [self._apps_by_id[app_id]] if app_id is not None else list(self._apps_by_id.values())
+        """Live connections of app ``app_id``, or of all apps when ``app_id`` is ``None``.
+
+        An ``app_id`` the core does not host is a ``ValueError``.
+        """
+        states = [self._app(app_id)] if app_id is not None else list(self._apps_by_id.values())
         return [conn for state in states for conn in state.connections.values()]
 
     def stats(self) -> dict[str, int]:
-        """Counts for the health endpoint and for tests that wait for the server's view."""
+        """Counts over all apps, for the health endpoint and for tests that wait for the server's view.
+
+        ``members`` counts presence members (user ids) over all presence channels; ``cached``
+        counts cache channels holding an event (expired ones leave on the next :meth:`tick`).
+        """
         states = self._apps_by_id.values()
         return {
             "apps": len(self._apps_by_id),
             "connections": sum(len(s.connections) for s in states),
             "channels": sum(len(s.channels) for s in states),
             "users": sum(len(s.users) for s in states),
+            "members": sum(len(c.members) for s in states for c in s.channels.values()),
+            "cached": sum(len(s.cache) for s in states),
         }
 
     def subscription_count(self, channel: str, app_id: str | None = None) -> int:
-        state = self._apps_by_id[app_id] if app_id is not None else next(iter(self._apps_by_id.values()))
-        ch = state.channels.get(channel)
+        """How many connections of app ``app_id`` are subscribed to ``channel`` (0 for none).
+
+        ``app_id`` may be left out only while the core hosts a single app: with several, that
+        is a ``ValueError`` rather than a guess. An unknown ``app_id`` is a ``ValueError`` too.
+        """
+        ch = self._app(app_id).channels.get(channel)
         return len(ch.subscribers) if ch else 0
+
+    def _app(self, app_id: str | None) -> _AppState:
+        if app_id is None:
+            if len(self._apps_by_id) != 1:
+                raise ValueError(f"This core hosts {len(self._apps_by_id)} apps; say which one with app_id.")
+            return next(iter(self._apps_by_id.values()))
+        state = self._apps_by_id.get(app_id)
+        if state is None:
+            raise ValueError(f"Unknown app id {app_id!r}; this core hosts {sorted(self._apps_by_id)}.")
+        return state
 
     # -- connection lifecycle -----------------------------------------------------------------
 
@@ -335,7 +425,7 @@ class PusherCore:
             protocol = 7 if raw_protocol in (None, "") else int(raw_protocol)
         except ValueError:
             protocol = -1
-        conn = Connection(state, self._new_socket_id(), now, protocol)
+        conn = Connection(state, self._new_socket_id(), now)
         if protocol not in SUPPORTED_PROTOCOLS:
             return conn, self._refuse(
                 conn,
@@ -367,39 +457,82 @@ class PusherCore:
         return self._close(conn, code, message)
 
     def touch(self, conn: Connection) -> None:
-        """Something arrived that is not a text frame (a WebSocket ping or pong): it is alive."""
+        """A WebSocket-level pong (or anything else that is no message) arrived: it is alive."""
         conn.last_seen = self._clock()
-        conn.pinged = False
+        conn.pinged_at = None
+
+    def receive_ping(self, conn: Connection, payload: bytes) -> list[Output]:
+        """A WebSocket-level ping arrived: answer it with a :class:`Pong`, within the rate limit."""
+        if conn.closed:
+            return []
+        now = conn.last_seen = self._clock()
+        conn.pinged_at = None
+        refused = self._throttle(conn, now)
+        if refused is not None:
+            return refused
+        return [Pong(conn, payload)]
 
     def tick(self) -> list[Output]:
         """Time passed: ping quiet connections, close silent ones, drop expired cache entries.
 
-        Called every few seconds by the I/O layer; it only needs to be called often enough
-        for the timeouts' precision, never per connection.
+        A connection silent for ``activity_timeout`` seconds is pinged; one that still says
+        nothing ``pong_timeout`` seconds after that ping is closed with 4201. Called every few
+        seconds by the I/O layer; it only needs to be called often enough for the timeouts'
+        precision, never per connection.
         """
         now = self._clock()
         ping_after = self.activity_timeout
-        close_after = self.activity_timeout + self.pong_timeout
+        pong_timeout = self.pong_timeout
         outputs: list[Output] = []
         for state in self._apps_by_id.values():
             for conn in list(state.connections.values()):
-                silent = now - conn.last_seen
-                if silent >= close_after:
-                    outputs += self._close(
-                        conn, PONG_NOT_RECEIVED, f"No activity for {int(silent)} s; pong reply not received."
-                    )
-                elif silent >= ping_after and not conn.pinged:
-                    conn.pinged = True
+                pinged_at = conn.pinged_at
+                if pinged_at is not None:
+                    if now - pinged_at >= pong_timeout:
+                        silent = int(now - conn.last_seen)
+                        outputs += self._close(
+                            conn, PONG_NOT_RECEIVED, f"No activity for {silent} s; pong reply not received."
+                        )
+                elif now - conn.last_seen >= ping_after:
+                    conn.pinged_at = now
                     outputs.append(SendFrame(conn, _PING_FRAME))
             for name in [name for name, cached in state.cache.items() if cached.expires <= now]:
                 del state.cache[name]
+            window = self.cache_miss_window
+            for name in [name for name, sent in state.cache_misses.items() if now - sent >= window]:
+                del state.cache_misses[name]
         return outputs
 
     def shutdown(self) -> list[Output]:
-        """The server is stopping: tell every client to reconnect at once (4200)."""
+        """The server is stopping: tell every client to reconnect at once (4200), forget everything.
+
+        Linear in connections plus members: connections are not detached one by one (that
+        would fan ``member_removed`` out to connections about to close, O(members**2) per
+        presence channel). Apps with webhooks still get ``member_removed`` and
+        ``channel_vacated`` for what was occupied, so their view of presence stays right.
+        """
+        message = "Server is shutting down; reconnect."
+        frame = error_frame(RECONNECT_NOW, message)
         outputs: list[Output] = []
-        for conn in self.connections():
-            outputs += self._close(conn, RECONNECT_NOW, "Server is shutting down; reconnect.")
+        for state in self._apps_by_id.values():
+            for conn in state.connections.values():
+                conn.closed = True
+                conn.channels.clear()
+                outputs.append(SendFrame(conn, frame))
+                outputs.append(CloseConnection(conn, RECONNECT_NOW, message))
+            config = state.config
+            if config.webhooks:
+                for name, channel in state.channels.items():
+                    for member_id in channel.members:
+                        outputs.append(
+                            WebhookEvent(config, {"name": "member_removed", "channel": name, "user_id": member_id})
+                        )
+                    outputs.append(WebhookEvent(config, {"name": "channel_vacated", "channel": name}))
+            state.connections.clear()
+            state.channels.clear()
+            state.users.clear()
+            state.cache.clear()
+            state.cache_misses.clear()
         return outputs
 
     # -- frames from clients ------------------------------------------------------------------
@@ -408,10 +541,19 @@ class PusherCore:
         """A text frame arrived from ``conn``."""
         if conn.closed:
             return []
-        conn.last_seen = self._clock()
-        conn.pinged = False
+        now = conn.last_seen = self._clock()
+        conn.pinged_at = None
+        refused = self._throttle(conn, now)
+        if refused is not None:
+            return refused
+        limit = self.max_message_bytes
+        if limit is not None and len(text) * 4 > limit:  # Cheap bound first: at most 4 bytes a character.
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if size > limit:
+                message = f"Message too large: {size} bytes; the limit is {limit} bytes per message. It was dropped."
+                return [SendFrame(conn, error_frame(CLIENT_EVENT_REJECTED, message))]
         try:
-            message = json.loads(text)
+            message = decode(text)
         except (ValueError, RecursionError):
             return [SendFrame(conn, error_frame(None, "Invalid message: frames must be JSON objects."))]
         if not isinstance(message, dict):
@@ -429,7 +571,7 @@ class PusherCore:
         if isinstance(data, str):
             # Some clients double-encode; pusher-js and pysher send an object.
             with contextlib.suppress(ValueError, RecursionError):
-                data = json.loads(data)
+                data = decode(data)
         if event == "pusher:subscribe":
             return self._subscribe(conn, data)
         if event == "pusher:unsubscribe":
@@ -445,9 +587,36 @@ class PusherCore:
         """A binary frame arrived: Pusher only speaks text frames."""
         if conn.closed:
             return []
-        conn.last_seen = self._clock()
-        conn.pinged = False
+        now = conn.last_seen = self._clock()
+        conn.pinged_at = None
+        refused = self._throttle(conn, now)
+        if refused is not None:
+            return refused
         return [SendFrame(conn, error_frame(None, "Binary frames are not supported; send JSON text frames."))]
+
+    def _throttle(self, conn: Connection, now: float) -> list[Output] | None:
+        """Take one token from the connection's bucket; return the refusal if there is none.
+
+        Every frame a client sends costs a token; tokens come back at ``max_messages_per_second``
+        up to ``max_messages_burst``. A refused frame gets ``pusher:error`` 4301 (the connection
+        stays, as for rate-limited client events); after ``max_messages_refused`` refusals in a
+        row the client is closed with 4100, which makes Pusher clients back off and reconnect.
+        """
+        limits = conn.app.config.limits
+        tokens = conn.tokens + (now - conn.tokens_at) * limits.max_messages_per_second
+        if tokens > limits.max_messages_burst:
+            tokens = limits.max_messages_burst
+        conn.tokens_at = now
+        if tokens >= 1.0:
+            conn.tokens = tokens - 1.0
+            conn.refused = 0
+            return None
+        conn.tokens = tokens
+        conn.refused += 1
+        rate = f"at most {limits.max_messages_per_second} messages per second per connection"
+        if conn.refused > limits.max_messages_refused:
+            return self._close(conn, OVER_CAPACITY, f"Too many messages ({rate}); back off, then reconnect.")
+        return [SendFrame(conn, error_frame(CLIENT_EVENT_REJECTED, f"Message rejected due to rate limit: {rate}."))]
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -468,11 +637,24 @@ class PusherCore:
         if name.startswith("#"):
             return [_subscription_error(conn, name, "InvalidChannel", f"Channel {name!r} is reserved.", UNAUTHORIZED)]
 
+        limit = config.limits.max_channels_per_connection
+        if name not in conn.channels and len(conn.channels) >= limit:
+            return [
+                _subscription_error(
+                    conn,
+                    name,
+                    "LimitReached",
+                    f"This connection is subscribed to {len(conn.channels)} channels, the limit; "
+                    f"unsubscribe from one before subscribing to {name!r}.",
+                    OVER_CAPACITY,
+                )
+            ]
+
         member_id: str | None = None
         member_info: Any = None
         try:
             if kind in ("private", "encrypted"):
-                verify_token(config.key, config.secret, data.get("auth"), channel_string_to_sign(conn.socket_id, name))
+                _verify(config, data.get("auth"), channel_string_to_sign(conn.socket_id, name))
             elif kind == "presence":
                 member_id, member_info = self._presence_member(conn, name, data)
         except SignatureError as exc:
@@ -533,16 +715,15 @@ class PusherCore:
         channel_data = data.get("channel_data")
         if channel_data is None and conn.user_id is not None:
             # pusher-js with a signed-in user and an auth response without channel_data.
-            verify_token(config.key, config.secret, data.get("auth"), channel_string_to_sign(conn.socket_id, name))
+            _verify(config, data.get("auth"), channel_string_to_sign(conn.socket_id, name))
+            _check_member_info(config.limits, conn.user_info)
             return conn.user_id, conn.user_info
         if not isinstance(channel_data, str):
             raise _SubscriptionRefused("AuthError", "Presence channels need 'channel_data', a JSON string.", 401)
         # Verify over the exact text received: a re-serialization would not match.
-        verify_token(
-            config.key, config.secret, data.get("auth"), channel_string_to_sign(conn.socket_id, name, channel_data)
-        )
+        _verify(config, data.get("auth"), channel_string_to_sign(conn.socket_id, name, channel_data))
         try:
-            parsed = json.loads(channel_data)
+            parsed = decode(channel_data)
         except (ValueError, RecursionError):
             parsed = None
         if not isinstance(parsed, dict) or "user_id" not in parsed:
@@ -559,13 +740,7 @@ class PusherCore:
                 400,
             )
         info = parsed.get("user_info")
-        size = len(encode(info).encode("utf-8"))
-        if size > limits.max_presence_member_bytes:
-            raise _SubscriptionRefused(
-                "LimitReached",
-                f"user_info is {size} bytes; the limit is {limits.max_presence_member_bytes} bytes.",
-                CLIENT_EVENT_REJECTED,
-            )
+        _check_member_info(limits, info)
         return user_id, info
 
     def _subscribe_user_channel(self, conn: Connection, name: str) -> list[Output]:
@@ -603,13 +778,18 @@ class PusherCore:
         return encode({"event": "pusher_internal:subscription_succeeded", "channel": channel.name, "data": data})
 
     def _replay_cache(self, conn: Connection, name: str) -> list[Output]:
-        cached = conn.app.cache.get(name)
-        if cached is not None and cached.expires > self._clock():
+        state = conn.app
+        now = self._clock()
+        cached = state.cache.get(name)
+        if cached is not None and cached.expires > now:
             return [SendFrame(conn, cached.frame)]
         outputs: list[Output] = [SendFrame(conn, encode({"event": "pusher:cache_miss", "channel": name}))]
-        config = conn.app.config
+        config = state.config
         if config.webhooks:
-            outputs.append(WebhookEvent(config, {"name": "cache_miss", "channel": name}))
+            sent = state.cache_misses.get(name)
+            if sent is None or now - sent >= self.cache_miss_window:
+                state.cache_misses[name] = now
+                outputs.append(WebhookEvent(config, {"name": "cache_miss", "channel": name}))
         return outputs
 
     def _leave(self, conn: Connection, name: str) -> list[Output]:
@@ -686,7 +866,7 @@ class PusherCore:
         data = message.get("data")
         data_text = data if isinstance(data, str) else encode(data)
         try:
-            limits.check_payload(data_text, channel=channel)
+            _check_payload(limits, data_text, channel)
         except PayloadTooLarge as exc:
             return reject(CLIENT_EVENT_REJECTED, f"Client event rejected: {exc}")
         frame_message: dict[str, Any] = {"event": event, "channel": channel, "data": data}
@@ -716,11 +896,11 @@ class PusherCore:
             return self._close(conn, UNAUTHORIZED, "pusher:signin needs 'auth' and 'user_data' (a JSON string).")
         user_data: str = data["user_data"]
         try:
-            verify_token(config.key, config.secret, data.get("auth"), user_string_to_sign(conn.socket_id, user_data))
+            _verify(config, data.get("auth"), user_string_to_sign(conn.socket_id, user_data))
         except SignatureError as exc:
             return self._close(conn, UNAUTHORIZED, f"Sign-in refused: {exc.reason}")
         try:
-            parsed = json.loads(user_data)
+            parsed = decode(user_data)
         except (ValueError, RecursionError):
             parsed = None
         if not isinstance(parsed, dict):
@@ -893,7 +1073,7 @@ class PusherCore:
         data = item.get("data")
         if not isinstance(data, str):
             raise HttpError(400, "'data' must be a string (JSON-encode objects before sending).")
-        limits.check_payload(data, channel=names[0] if len(names) == 1 else None)
+        _check_payload(limits, data, names[0] if len(names) == 1 else None)
         socket_id = item.get("socket_id")
         if socket_id is not None:
             check_socket_id(socket_id)
@@ -908,7 +1088,7 @@ class PusherCore:
         for name in names:
             frame = encode({"event": event, "channel": name, "data": data})
             if is_cache_channel(name):
-                state.cache[name] = _CachedEvent(frame, event, data, self._clock() + state.config.cache_ttl)
+                state.cache[name] = _CachedEvent(frame, data, self._clock() + state.config.cache_ttl)
             if name.startswith(SERVER_TO_USER_PREFIX):
                 targets: dict[Connection, None] | None = state.users.get(name[len(SERVER_TO_USER_PREFIX) :])
             else:
@@ -995,6 +1175,36 @@ def _subscription_error(conn: Connection, channel: str, type_: str, message: str
     return SendFrame(conn, frame)
 
 
+def _verify(config: AppConfig, token: object, string_to_sign: str) -> None:
+    """:func:`verify_token` for input that may hold lone surrogates, which cannot be signed."""
+    try:
+        verify_token(config.key, config.secret, token, string_to_sign)
+    except UnicodeEncodeError:
+        raise SignatureError(
+            "Auth token or signed data holds a lone surrogate (an unpaired \\ud800-\\udfff escape); "
+            "it cannot be verified."
+        ) from None
+
+
+def _check_payload(limits: Limits, data: str, channel: str | None) -> None:
+    """:meth:`Limits.check_payload`, counting a lone surrogate as the 3 bytes of a character."""
+    try:
+        limits.check_payload(data, channel=channel)
+    except UnicodeEncodeError:
+        limits.check_payload(_SURROGATE.sub("\ufffd", data), channel=channel)
+
+
+def _check_member_info(limits: Limits, info: Any) -> None:
+    """Refuse a presence member whose ``user_info`` is over the size limit (Pusher: 1 KB)."""
+    size = len(encode(info).encode("utf-8"))
+    if size > limits.max_presence_member_bytes:
+        raise _SubscriptionRefused(
+            "LimitReached",
+            f"user_info is {size} bytes; the limit is {limits.max_presence_member_bytes} bytes.",
+            CLIENT_EVENT_REJECTED,
+        )
+
+
 def _expect(method: str, wanted: str) -> None:
     if method != wanted:
         raise HttpError(405, f"Method {method} is not allowed here; use {wanted}.")
@@ -1002,7 +1212,7 @@ def _expect(method: str, wanted: str) -> None:
 
 def _json_body(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body.decode("utf-8"))
+        payload = decode(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise HttpError(400, "The request body is not valid JSON.") from None
     if not isinstance(payload, dict):

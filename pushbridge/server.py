@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -35,20 +36,23 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from pushbridge.limits import PUSHER_LIMITS, Limits
 from pushbridge.protocol import (
     DEFAULT_ACTIVITY_TIMEOUT,
     OVER_CAPACITY,
+    RECONNECT_NOW,
     AppConfig,
     CloseConnection,
     Connection,
     Fanout,
     Output,
+    Pong,
     PusherCore,
     SendFrame,
     WebhookEvent,
+    error_frame,
 )
 from pushbridge.webhooks_client import WebhookSender
 
@@ -78,7 +82,11 @@ ENV_VARS = {
 class ServerOptions:
     """Knobs of the I/O layer. The protocol's limits live on :class:`AppConfig`."""
 
-    #: Largest WebSocket message a client may send; bigger ones are closed with 1009.
+    #: Largest WebSocket message a client may send. A bigger one is answered with
+    #: ``pusher:error`` 4301 and dropped; the connection stays open. One so big that it is
+    #: over :func:`hard_frame_limit` is not even read: the client gets ``pusher:error`` 4100
+    #: and the connection is closed (1009). Never below :func:`min_frame_bytes` of an app's
+    #: limits: :class:`EmbeddedServer` raises it to that.
     max_frame_bytes: int = 100 * 1024
     #: Bytes a connection may have waiting in its send buffer before it is dropped (4100).
     max_buffer_bytes: int = 1024 * 1024
@@ -92,6 +100,28 @@ class ServerOptions:
     tick_interval: float = 5.0
     #: How long a close waits for the client's close frame before the socket is aborted.
     close_timeout: float = 5.0
+
+
+#: Room in a client frame around its event data: names, JSON punctuation, escapes.
+FRAME_ENVELOPE_BYTES = 4096
+#: A server closes instead of reading a message this much bigger than ``max_frame_bytes``...
+HARD_FRAME_FACTOR = 2
+#: ...or this many bytes bigger, whichever is more.
+HARD_FRAME_MARGIN = 64 * 1024
+
+
+def min_frame_bytes(limits: Limits) -> int:
+    """The smallest frame limit that lets through every client event ``limits`` accept.
+
+    Event data counts twice (a data string travels JSON-escaped: quotes and backslashes
+    double) plus :data:`FRAME_ENVELOPE_BYTES` for the rest of the frame.
+    """
+    return 2 * limits.max_payload_bytes + FRAME_ENVELOPE_BYTES
+
+
+def hard_frame_limit(max_frame_bytes: int) -> int:
+    """Size above which aiohttp stops reading a message and the connection is closed."""
+    return max(HARD_FRAME_FACTOR * max_frame_bytes, max_frame_bytes + HARD_FRAME_MARGIN)
 
 
 def websocket_text_frame(text: str) -> bytes:
@@ -109,6 +139,45 @@ def websocket_text_frame(text: str) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x81, 127, length)
     return header + payload
+
+
+def websocket_pong_frame(payload: bytes) -> bytes:
+    """Return a complete, unmasked WebSocket pong frame (control frames carry <= 125 bytes)."""
+    payload = bytes(payload[:125])
+    return bytes((0x8A, len(payload))) + payload
+
+
+#: WebSocket close codes aiohttp uses on its own when a client breaks the WebSocket protocol.
+_PROTOCOL_FAILURES: dict[int, str] = {
+    WSCloseCode.MESSAGE_TOO_BIG.value: "Message too large: over {limit} bytes (the limit is {soft} bytes a message).",
+    WSCloseCode.INVALID_TEXT.value: "Invalid text frame: it is not UTF-8.",
+    WSCloseCode.PROTOCOL_ERROR.value: "WebSocket protocol error.",
+    WSCloseCode.UNSUPPORTED_DATA.value: "Unsupported WebSocket data.",
+    WSCloseCode.POLICY_VIOLATION.value: "WebSocket policy violation.",
+}
+
+
+class _PusherWebSocketResponse(web.WebSocketResponse):
+    """aiohttp's WebSocket response, made to say ``pusher:error`` before it closes on its own.
+
+    When a client breaks the WebSocket protocol (a message over the hard size limit, a text
+    frame that is not UTF-8...) aiohttp's ``receive()`` closes the connection itself (1009,
+    1007, 1002...). Pusher clients act on the ``pusher:error`` frame, not the close code --
+    pysher stops for good after a bare close -- so that close sends one first: 4100, which
+    makes both pusher-js and pysher reconnect after a back-off.
+    """
+
+    soft_limit = 0
+    hard_limit = 0
+
+    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True) -> bool:
+        template = _PROTOCOL_FAILURES.get(code)
+        if template is not None and not self.closed:
+            text = template.format(limit=self.hard_limit, soft=self.soft_limit)
+            text += " Closing; reconnect after a back-off."
+            with contextlib.suppress(Exception):
+                await self.send_str(error_frame(OVER_CAPACITY, text))
+        return await super().close(code=code, message=message, drain=drain)
 
 
 class _Peer:
@@ -129,6 +198,11 @@ class EmbeddedServer:
     ``async with server``). From synchronous code: ``server.start_in_thread()`` returns once the
     server listens, ``server.stop()`` stops it and joins the thread (or ``with server:``).
     ``port=0`` picks a free port; :attr:`port` then holds the real one.
+
+    One app from ``app_id``/``key``/``secret`` (and ``webhook_url``, ``max_connections``,
+    ``limits``), or several from ``apps``, with ``webhook_urls`` mapping app ids to the URL
+    their webhooks go to. An app's ``webhooks`` flag follows from that mapping; a URL for an
+    app id that is not hosted is a ``ValueError``.
     """
 
     def __init__(
@@ -146,25 +220,40 @@ class EmbeddedServer:
         max_connections: int | None = None,
         limits: Limits = PUSHER_LIMITS,
     ) -> None:
+        urls = dict(webhook_urls or {})
         if apps is None:
-            apps = [
-                AppConfig(
-                    app_id=app_id,
-                    key=key,
-                    secret=secret,
-                    limits=limits,
-                    max_connections=max_connections,
-                    webhooks=webhook_url is not None,
-                )
-            ]
-            webhook_urls = {app_id: webhook_url} if webhook_url else {}
+            apps = [AppConfig(app_id=app_id, key=key, secret=secret, limits=limits, max_connections=max_connections)]
+            if webhook_url:
+                urls.setdefault(app_id, webhook_url)
+        elif webhook_url:
+            raise ValueError(
+                "webhook_url configures the single app built from app_id/key/secret; with apps, use webhook_urls."
+            )
+        hosted = [app.app_id for app in apps]
+        unknown = sorted(set(urls) - set(hosted))
+        if unknown:
+            raise ValueError(
+                f"webhook_urls names app id(s) {unknown} that the server does not host (it hosts {hosted})."
+            )
+        options = options or ServerOptions()
+        needed = max((min_frame_bytes(app.limits) for app in apps), default=0)
+        if options.max_frame_bytes < needed:
+            # Raising the payload limit raises the frame limit with it: a client event the
+            # protocol accepts must never be refused for its size as a frame.
+            logger.info(
+                "Frame limit raised from %d to %d bytes to fit the payload limit.", options.max_frame_bytes, needed
+            )
+            options = dataclasses.replace(options, max_frame_bytes=needed)
         self.host = host
         self.port = port
-        self.options = options or ServerOptions()
-        self.apps = list(apps)
-        self.webhook_urls = dict(webhook_urls or {})
+        self.options = options
+        self.apps = [dataclasses.replace(app, webhooks=app.app_id in urls) for app in apps]
+        self.webhook_urls = urls
         self.core = PusherCore(
-            self.apps, activity_timeout=self.options.activity_timeout, pong_timeout=self.options.pong_timeout
+            self.apps,
+            activity_timeout=options.activity_timeout,
+            pong_timeout=options.pong_timeout,
+            max_message_bytes=options.max_frame_bytes,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -233,10 +322,9 @@ class EmbeddedServer:
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         await site.start()
         self._runner, self._site, self._stopping = runner, site, False
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        addresses = runner.addresses
+        if addresses:
+            self.port = addresses[0][1]
         for app_id, url in self.webhook_urls.items():
             config = next(app for app in self.apps if app.app_id == app_id)
             sender = WebhookSender(url, config.key, config.secret)
@@ -370,67 +458,128 @@ class EmbeddedServer:
     # -- WebSocket ----------------------------------------------------------------------------
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(
+        options = self.options
+        ws = _PusherWebSocketResponse(
             autoping=False,
             compress=False,
-            max_msg_size=self.options.max_frame_bytes,
-            timeout=self.options.close_timeout,
+            max_msg_size=hard_frame_limit(options.max_frame_bytes),
+            timeout=options.close_timeout,
         )
+        ws.soft_limit = options.max_frame_bytes
+        ws.hard_limit = hard_frame_limit(options.max_frame_bytes)
         if not ws.can_prepare(request).ok:
             return _json_response(400, {"error": "This is a WebSocket endpoint; connect with a Pusher client."})
         if self._stopping:  # a keep-alive connection that outlived the listening socket
             return _json_response(503, {"error": "The server is shutting down; reconnect shortly."})
         await ws.prepare(request)
+        if self._stopping:  # shutdown began while the handshake was under way
+            await self._refuse_unopened(ws)
+            return ws
         transport = request.transport
         if transport is None:  # The client went away during the handshake.
             return ws
         assert isinstance(transport, asyncio.Transport)
-        conn, outputs = self.core.open(request.match_info["key"], request.query)
+        core = self.core
+        try:
+            conn, outputs = core.open(request.match_info["key"], request.query)
+        except Exception:
+            logger.exception("Opening a connection failed")
+            await self._refuse_unopened(ws, OVER_CAPACITY, "Internal server error; reconnect after a back-off.")
+            return ws
         peer = conn.sink = _Peer(ws, transport)
         self._apply(outputs)
-        core = self.core
         try:
             while not conn.closed:
                 message = await ws.receive()
                 kind = message.type
-                if kind is WSMsgType.TEXT:
-                    self._apply(core.receive(conn, message.data))
-                elif kind is WSMsgType.BINARY:
-                    self._apply(core.receive_binary(conn))
-                elif kind is WSMsgType.PING:
-                    core.touch(conn)
-                    await ws.pong(message.data)
-                elif kind is WSMsgType.PONG:
-                    core.touch(conn)
-                else:  # CLOSE, CLOSING, CLOSED, ERROR: the client is gone or going.
-                    break
+                try:
+                    if kind is WSMsgType.TEXT:
+                        outputs = core.receive(conn, message.data)
+                    elif kind is WSMsgType.BINARY:
+                        outputs = core.receive_binary(conn)
+                    elif kind is WSMsgType.PING:
+                        outputs = core.receive_ping(conn, message.data)
+                    elif kind is WSMsgType.PONG:
+                        core.touch(conn)
+                        continue
+                    else:  # CLOSE, CLOSING, CLOSED, ERROR: the client is gone or going.
+                        break
+                except Exception:
+                    logger.exception("Handling a message from %r failed", conn)
+                    outputs = self._internal_error(conn)
+                self._apply(outputs)
         except (ConnectionError, RuntimeError) as exc:
             logger.debug("Connection %s ended: %s", conn.socket_id, exc)
         finally:
-            self._apply(core.closed(conn))
+            try:
+                self._apply(core.closed(conn))
+            except Exception:
+                logger.exception("Forgetting %r failed", conn)
         if peer.closing is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await peer.closing
         return ws
 
+    async def _refuse_unopened(
+        self,
+        ws: web.WebSocketResponse,
+        code: int = RECONNECT_NOW,
+        message: str = "Server is shutting down; reconnect.",
+    ) -> None:
+        """Refuse a connection the core never saw: ``pusher:error`` first, then the close."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.send_str(error_frame(code, message)), self.options.close_timeout)
+            await asyncio.wait_for(ws.close(code=code, message=_close_reason(message)), self.options.close_timeout)
+
+    def _internal_error(self, conn: Connection) -> list[Output]:
+        """What to do when handling ``conn``'s input raised: tell it, close it (4100: back off)."""
+        message = "Internal server error; reconnect after a back-off."
+        try:
+            return self.core.kick(conn, OVER_CAPACITY, message)
+        except Exception:
+            logger.exception("Closing %r after an internal error failed", conn)
+            conn.closed = True
+            return [SendFrame(conn, error_frame(OVER_CAPACITY, message)), CloseConnection(conn, OVER_CAPACITY, message)]
+
     def _apply(self, outputs: list[Output]) -> None:
-        """Execute the core's outputs, in order."""
+        """Execute the core's outputs, in order.
+
+        An output that fails is logged and costs only its own connection (``pusher:error``
+        and a close), never the handler or the outputs after it.
+        """
         for output in outputs:
-            kind = type(output)
-            if kind is Fanout:
-                assert isinstance(output, Fanout)
-                self._fanout(output)
-            elif kind is SendFrame:
-                assert isinstance(output, SendFrame)
-                self._send(output.conn, output.frame)
-            elif kind is CloseConnection:
-                assert isinstance(output, CloseConnection)
-                self._close(output)
-            elif kind is WebhookEvent:
-                assert isinstance(output, WebhookEvent)
-                sender = self._senders.get(output.app.app_id)
-                if sender is not None:
-                    sender.submit(output.event)
+            try:
+                kind = type(output)
+                if kind is Fanout:
+                    assert isinstance(output, Fanout)
+                    self._fanout(output)
+                elif kind is SendFrame:
+                    assert isinstance(output, SendFrame)
+                    self._send(output.conn, output.frame)
+                elif kind is CloseConnection:
+                    assert isinstance(output, CloseConnection)
+                    self._close(output)
+                elif kind is Pong:
+                    assert isinstance(output, Pong)
+                    self._pong(output.conn, output.payload)
+                elif kind is WebhookEvent:
+                    assert isinstance(output, WebhookEvent)
+                    sender = self._senders.get(output.app.app_id)
+                    if sender is not None:
+                        sender.submit(output.event)
+            except Exception:
+                logger.exception("Carrying out %r failed", output)
+                self._output_failed(output)
+
+    def _output_failed(self, output: Output) -> None:
+        if isinstance(output, (SendFrame, Pong)):
+            conn = output.conn
+            if not conn.closed:
+                self._apply(self._internal_error(conn))
+            elif conn.sink is not None:
+                conn.sink.transport.abort()
+        elif isinstance(output, CloseConnection) and output.conn.sink is not None:
+            output.conn.sink.transport.abort()
 
     def _fanout(self, output: Fanout) -> None:
         """Write one pre-built frame to many connections: the hot path, kept minimal."""
@@ -439,7 +588,9 @@ class EmbeddedServer:
         limit = self.options.max_buffer_bytes
         laggards: list[Connection] = []
         for conn in output.targets:
-            if conn is exclude:
+            # Closed: dropped earlier in this same batch of outputs (a laggard, a kick); its
+            # pusher:error and close are already queued and nothing may follow them.
+            if conn is exclude or conn.closed:
                 continue
             transport = conn.sink.transport
             if transport.is_closing():
@@ -452,11 +603,17 @@ class EmbeddedServer:
 
     def _send(self, conn: Connection, frame: str) -> None:
         peer: _Peer | None = conn.sink
-        if peer is None or peer.transport.is_closing():
+        if peer is None or peer.closing is not None or peer.transport.is_closing():
             return
         peer.transport.write(websocket_text_frame(frame))
         if peer.transport.get_write_buffer_size() > self.options.max_buffer_bytes:
             self._drop_slow(conn)
+
+    def _pong(self, conn: Connection, payload: bytes) -> None:
+        peer: _Peer | None = conn.sink
+        if peer is None or peer.closing is not None or peer.transport.is_closing():
+            return
+        peer.transport.write(websocket_pong_frame(payload))
 
     def _drop_slow(self, conn: Connection) -> None:
         """A client that does not read its messages is dropped (4100: reconnect after a back-off)."""
@@ -475,9 +632,8 @@ class EmbeddedServer:
         task.add_done_callback(self._closing_tasks.discard)
 
     async def _close_peer(self, peer: _Peer, code: int, reason: str) -> None:
-        message = reason.encode("utf-8")[:123]  # RFC 6455: a close reason fits in 123 bytes.
         try:
-            await asyncio.wait_for(peer.ws.close(code=code, message=message), self.options.close_timeout)
+            await asyncio.wait_for(peer.ws.close(code=code, message=_close_reason(reason)), self.options.close_timeout)
         except (asyncio.TimeoutError, ConnectionError, RuntimeError) as exc:
             logger.debug("Closing a connection ended with %r", exc)
         finally:
@@ -504,13 +660,22 @@ class EmbeddedServer:
         except web.HTTPRequestEntityTooLarge:
             limit = self.options.max_http_body_bytes
             return _json_response(413, {"error": f"Request body is larger than {limit} bytes."})
-        reply = self.core.http(request.method, request.raw_path, body)
+        try:
+            reply = self.core.http(request.method, request.raw_path, body)
+        except Exception:
+            logger.exception("HTTP API request %s %s failed", request.method, request.path)
+            return _json_response(500, {"error": "Internal server error; the server log has the details."})
         self._apply(reply.outputs)
         return _json_response(reply.status, reply.body)
 
 
 def _json_response(status: int, body: dict[str, Any]) -> web.Response:
     return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+def _close_reason(reason: str) -> bytes:
+    """``reason`` as a WebSocket close reason: at most 123 bytes (RFC 6455), still valid UTF-8."""
+    return reason.encode("utf-8", "replace")[:123].decode("utf-8", "ignore").encode("utf-8")
 
 
 def _url_host(host: str) -> str:
@@ -533,6 +698,7 @@ def _done() -> Awaitable[None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m pushbridge.server``; defaults come from :data:`ENV_VARS`."""
     env = os.environ
     parser = argparse.ArgumentParser(
         prog="python -m pushbridge.server",
@@ -548,7 +714,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-connections", type=int, default=None, help="per app; refused with 4100 beyond")
     parser.add_argument("--max-payload-bytes", type=int, default=PUSHER_LIMITS.max_payload_bytes)
     parser.add_argument("--max-presence-members", type=int, default=PUSHER_LIMITS.max_presence_members)
-    parser.add_argument("--max-frame-bytes", type=int, default=ServerOptions.max_frame_bytes)
+    parser.add_argument(
+        "--max-channels-per-connection",
+        type=int,
+        default=PUSHER_LIMITS.max_channels_per_connection,
+        help="subscriptions one connection may hold; refused with LimitReached beyond",
+    )
+    parser.add_argument(
+        "--max-messages-per-second",
+        type=int,
+        default=PUSHER_LIMITS.max_messages_per_second,
+        help="frames per second one connection may send on average (pusher:error 4301 beyond)",
+    )
+    parser.add_argument(
+        "--max-messages-burst",
+        type=int,
+        default=PUSHER_LIMITS.max_messages_burst,
+        help="frames one connection may send at once above that rate",
+    )
+    parser.add_argument(
+        "--max-frame-bytes",
+        type=int,
+        default=ServerOptions.max_frame_bytes,
+        help="largest message a client may send; raised to fit --max-payload-bytes if below it",
+    )
     parser.add_argument("--max-buffer-bytes", type=int, default=ServerOptions.max_buffer_bytes)
     parser.add_argument("--activity-timeout", type=int, default=DEFAULT_ACTIVITY_TIMEOUT)
     parser.add_argument("--log-level", default="INFO")
@@ -556,8 +745,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def server_from_args(args: argparse.Namespace) -> EmbeddedServer:
+    """Build the server that parsed command-line arguments describe (not started yet).
+
+    ``--max-frame-bytes`` below what ``--max-payload-bytes`` needs is raised to fit it.
+    """
     limits = PUSHER_LIMITS.replace(
-        max_payload_bytes=args.max_payload_bytes, max_presence_members=args.max_presence_members
+        max_payload_bytes=args.max_payload_bytes,
+        max_presence_members=args.max_presence_members,
+        max_channels_per_connection=args.max_channels_per_connection,
+        max_messages_per_second=args.max_messages_per_second,
+        max_messages_burst=args.max_messages_burst,
     )
     options = ServerOptions(
         max_frame_bytes=args.max_frame_bytes,
@@ -594,6 +791,7 @@ async def run_until_signalled(server: EmbeddedServer, announce: Callable[[Embedd
 
 
 def announce(server: EmbeddedServer) -> None:
+    """Print where the server listens and the settings that point a project and pusher-js at it."""
     print(f"pushbridge server listening on {server.url} (WebSocket {server.ws_url})", flush=True)
     print(server.settings_text(), flush=True)
     if server.webhook_urls:
@@ -602,6 +800,7 @@ def announce(server: EmbeddedServer) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server from the command line until SIGINT or SIGTERM; return the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = server_from_args(args)

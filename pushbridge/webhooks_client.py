@@ -4,8 +4,9 @@ Webhooks must never slow the WebSocket side down. Events go into a bounded queue
 non-blocking :meth:`WebhookSender.submit`; one background task drains it, packs the events that
 happened together into one ``{"time_ms", "events"}`` body, and posts it with the
 ``X-Pusher-Key`` / ``X-Pusher-Signature`` headers Pusher uses (``pusher-protocol.md`` section 6).
-A failed post is retried with exponential backoff a bounded number of times, then dropped with a
-log line: a receiver that is down must not make the server hoard memory.
+A failed post (no answer, 429 or 5xx) is retried with exponential backoff a bounded number of
+times, then dropped with a log line: a receiver that is down must not make the server hoard
+memory. Other 4xx answers say the request itself is wrong, so they are not retried.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ class WebhookSender:
 
     ``batch_window`` is how long the sender waits after the first event for others to join
     the same post; ``max_batch`` caps one post; ``max_queue`` caps memory when the receiver
-    is slow (events beyond it are dropped and logged). ``attempts`` and ``backoff`` bound the
-    retries: delays are ``backoff``, ``2*backoff``, ``4*backoff``...
+    is slow (events beyond it are dropped; one warning per ``drop_log_interval`` seconds says
+    how many). ``attempts`` and ``backoff`` bound the retries: delays are ``backoff``,
+    ``2*backoff``, ``4*backoff``...
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class WebhookSender:
         attempts: int = 5,
         backoff: float = 0.5,
         timeout: float = 10.0,
+        drop_log_interval: float = 10.0,
     ) -> None:
         self.url = url
         self.key = key
@@ -54,8 +57,11 @@ class WebhookSender:
         self.attempts = attempts
         self.backoff = backoff
         self.timeout = timeout
+        self.drop_log_interval = drop_log_interval
         self.dropped = 0
         self.delivered = 0
+        self._unlogged_drops = 0
+        self._drops_logged_at: float | None = None
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -67,12 +73,25 @@ class WebhookSender:
             self._task = asyncio.create_task(self._run(), name="pushbridge-webhooks")
 
     def submit(self, event: dict[str, Any]) -> None:
-        """Queue one event without waiting; drop it (and log) if the queue is full."""
+        """Queue one event without waiting; drop it if the queue is full (logged, rate-limited)."""
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
             self.dropped += 1
-            logger.warning("Webhook queue full (%d events); dropping %s.", self._queue.maxsize, event.get("name"))
+            self._unlogged_drops += 1
+            now = time.monotonic()
+            logged_at = self._drops_logged_at
+            if logged_at is None or now - logged_at >= self.drop_log_interval:
+                logger.warning(
+                    "Webhook queue full (%d events): dropped %d event(s) since the last warning, "
+                    "%d in all; the latest was %s.",
+                    self._queue.maxsize,
+                    self._unlogged_drops,
+                    self.dropped,
+                    event.get("name"),
+                )
+                self._drops_logged_at = now
+                self._unlogged_drops = 0
 
     async def stop(self, flush_timeout: float = 2.0) -> None:
         """Give queued events a short chance to leave, then stop."""
@@ -117,10 +136,22 @@ class WebhookSender:
             problem: str
             try:
                 async with self._session.post(self.url, data=body, headers=headers) as response:
-                    if 200 <= response.status < 300:
+                    status = response.status
+                    if 200 <= status < 300:
                         self.delivered += len(events)
                         return
-                    problem = f"HTTP {response.status}"
+                    problem = f"HTTP {status}"
+                    if 400 <= status < 500 and status != 429:
+                        # The receiver refuses this request (bad signature, wrong URL...):
+                        # sending it again would be refused again.
+                        self.dropped += len(events)
+                        logger.error(
+                            "Webhook to %s refused (%s); dropping %d event(s), not retrying.",
+                            self.url,
+                            problem,
+                            len(events),
+                        )
+                        return
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             if attempt == self.attempts:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -87,6 +88,13 @@ class PusherBackend(BaseBackend):
             session.mount("https://", adapter)
             session.headers["User-Agent"] = f"pushbridge/{__version__}"
             session.headers["X-Pusher-Library"] = f"pushbridge {__version__}"
+            # requests reads proxy and CA settings from the environment on every request, which
+            # costs more than the rest of a trigger; read them once, for this one base URL.
+            session.trust_env = False
+            session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+            ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if ca_bundle:
+                session.verify = ca_bundle
             self._session = session
         return self._session
 

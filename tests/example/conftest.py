@@ -177,7 +177,6 @@ def http_ok(url: str) -> bool:
         return False
 
 
-
 def run_site(push_server: PushServer, database: Path, js_client: str, name: str) -> Iterator[DemoSite]:
     """Start ``manage.py runserver`` for the example on a free port; stop it afterwards."""
     env = site_env(push_server.port, database, js_client)

@@ -168,9 +168,7 @@ def test_notification_reaches_its_user_only(site: DemoSite, login: Login) -> Non
     assert not any(for_cid in text for text in ann.texts("#notification-list li"))
 
 
-def test_page_reconnects_after_the_push_server_restarts(
-    site: DemoSite, push_server: PushServer, login: Login
-) -> None:
+def test_page_reconnects_after_the_push_server_restarts(site: DemoSite, push_server: PushServer, login: Login) -> None:
     room = site.room_id("lobby")
     ann, bob = open_room(login("ann"), room), open_room(login("bob"), room)
     wait_members(ann, "ann", "bob")
@@ -208,4 +206,3 @@ def test_the_room_works_with_pusher_js(site: DemoSite, pusher_js_site: DemoSite,
     # The fetch helper sent X-Socket-ID, so pusher-js's tab was left out of its own push.
     assert count_messages(ann, from_ann) == 1
     assert count_messages(bob, from_bob) == 1
-

@@ -293,12 +293,14 @@ class NodePeers:
 class WebhookReceiver:
     """A tiny HTTP server that records every POST (headers and raw body).
 
-    ``fail_next`` makes it answer 500 that many times first, to exercise the sender's retries.
+    ``fail_next`` makes it answer ``fail_status`` (500 unless changed) that many times first,
+    to exercise the sender's retries.
     """
 
     def __init__(self) -> None:
         self.requests = EventLog()
         self.fail_next = 0
+        self.fail_status = 500
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -306,9 +308,9 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if receiver.fail_next > 0:
                     receiver.fail_next -= 1
-                    self.send_response(500)
+                    receiver.requests.add({"failed": True, "body": body})  # before the sender can see the reply
+                    self.send_response(receiver.fail_status)
                     self.end_headers()
-                    receiver.requests.add({"failed": True, "body": body})
                     return
                 receiver.requests.add({"failed": False, "headers": dict(self.headers), "body": body})
                 self.send_response(200)

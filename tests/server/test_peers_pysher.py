@@ -154,3 +154,20 @@ def test_user_channel_is_refused_without_signin(server, pysher_peer, unique):
     [error] = peer.events(channel, "pusher:subscription_error")
     assert error["data"]["status"] == 401
     assert "signed in" in error["data"]["error"]
+
+
+def test_a_message_too_big_to_read_gets_a_pusher_error_so_pysher_reconnects(server, pysher_peer, unique):
+    """aiohttp closes such a connection itself (1009); pysher only acts on a pusher:error frame."""
+    channel = unique("private-huge")
+    peer = pysher_peer()
+    peer.subscribe(channel)
+    # Over the default 100 KB frame limit: refused with 4301, and the connection stays.
+    peer.client.connection.send_event("client-big", "x" * (120 * 1024), channel_name=channel)
+    error = peer.log.wait_for(lambda e: e["event"] == "pusher:error")
+    assert error["data"]["code"] == 4301
+    assert "Message too large" in error["data"]["message"]
+    # Too big to read at all: pusher:error 4100 before the close, so pysher comes back.
+    peer.client.connection.send_event("client-big", "x" * (300 * 1024), channel_name=channel)
+    error = peer.log.wait_for(lambda e: e["event"] == "pusher:error" and e["data"]["code"] == 4100)
+    assert "Message too large" in error["data"]["message"]
+    wait_until(lambda: len(peer.socket_ids) == 2, timeout=30, what="pysher to reconnect")

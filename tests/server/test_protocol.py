@@ -14,9 +14,11 @@ from pushbridge.protocol import (
     Connection,
     Fanout,
     Output,
+    Pong,
     PusherCore,
     SendFrame,
     WebhookEvent,
+    encode,
 )
 from pushbridge.signing import sign_channel, sign_request, sign_user
 
@@ -624,3 +626,317 @@ def test_non_numeric_app_ids_and_escaped_paths(core: PusherCore) -> None:
     params = sign_request(KEY, SECRET, "GET", "/apps/app-1/channels/a@b", {}, b"", timestamp=NOW)
     target = "/apps/app-1/channels/a%40b?" + "&".join(f"{k}={v}" for k, v in params.items())
     assert core.http("GET", target, b"").body == {"occupied": True}
+
+
+# -- lone surrogates, NaN: input JSON accepts what UTF-8 and JSON output cannot carry -------------
+
+SURROGATE = "\ud800"
+
+
+def wire(outputs: list[Output]) -> list[str]:
+    """Every frame in ``outputs``; each must be sendable as UTF-8 (what the I/O layer does)."""
+    frames = [out.frame for out in outputs if isinstance(out, (SendFrame, Fanout))]
+    for frame in frames:
+        frame.encode("utf-8")  # raises UnicodeEncodeError for a lone surrogate
+    return frames
+
+
+def test_encode_escapes_lone_surrogates_and_refuses_nan() -> None:
+    assert encode({"data": "é"}) == '{"data":"é"}'  # non-ASCII stays as is...
+    assert encode({"data": "é" + SURROGATE}) == '{"data":"\\u00e9\\ud800"}'  # ...unless it cannot be UTF-8
+    with pytest.raises(ValueError, match="JSON compliant"):
+        encode({"n": float("nan")})
+
+
+def test_client_event_with_a_lone_surrogate_is_relayed_escaped(core: PusherCore) -> None:
+    a, b = connect(core), connect(core)
+    subscribe(core, a, "private-s")
+    subscribe(core, b, "private-s")
+    outputs = core.receive(a, '{"event":"client-x","channel":"private-s","data":"\\ud800"}')
+    [frame] = wire(outputs)
+    assert json.loads(frame) == {"event": "client-x", "channel": "private-s", "data": SURROGATE}
+    assert frames_to(outputs, b)[0]["data"] == SURROGATE
+    json.dumps(hooks(outputs)).encode("utf-8")
+    # Big enough for the payload check to measure it in bytes: counted, not a crash.
+    big = core.receive(a, json.dumps({"event": "client-x", "channel": "private-s", "data": SURROGATE * 4000}))
+    assert frames_to(big, a)[0]["data"]["code"] == 4301
+    assert not a.closed
+
+
+def test_lone_surrogates_in_names_tokens_and_user_data_are_refused_not_fatal(core: PusherCore) -> None:
+    conn = connect(core)
+    [error] = wire(core.receive(conn, '{"event":"pusher:subscribe","data":{"channel":"\\ud800"}}'))
+    assert json.loads(error)["event"] == "pusher:subscription_error"
+    refused = core.receive(conn, '{"event":"pusher:subscribe","data":{"channel":"private-a","auth":"key:\\ud800"}}')
+    assert json.loads(wire(refused)[0])["data"]["type"] == "AuthError"
+    bad_key = core.receive(conn, '{"event":"pusher:subscribe","data":{"channel":"private-a","auth":"\\ud800:00"}}')
+    assert json.loads(wire(bad_key)[0])["data"]["type"] == "AuthError"
+    user_data = json.dumps({"id": "1"})[:-1] + ',"n":"\ud800"}'  # a raw surrogate in the signed text
+    signin = core.receive(
+        conn,
+        json.dumps({"event": "pusher:signin", "data": {"auth": f"{KEY}:{'0' * 64}", "user_data": user_data}}),
+    )
+    assert json.loads(wire(signin)[0])["data"]["code"] == 4009
+
+
+def test_http_publish_with_a_lone_surrogate_does_not_poison_the_cache(core: PusherCore) -> None:
+    body = b'{"name":"e","channel":"cache-s","data":"\\ud800"}'
+    params = sign_request(KEY, SECRET, "POST", "/apps/app-1/events", {}, body, timestamp=NOW)
+    reply = core.http("POST", "/apps/app-1/events?" + "&".join(f"{k}={v}" for k, v in params.items()), body)
+    assert reply.status == 200
+    later = connect(core)
+    frames = wire(subscribe(core, later, "cache-s"))
+    assert json.loads(frames[1]) == {"event": "e", "channel": "cache-s", "data": SURROGATE}
+    huge = json.dumps({"name": "e", "channel": "cache-s", "data": SURROGATE * 4000}).encode()
+    params = sign_request(KEY, SECRET, "POST", "/apps/app-1/events", {}, huge, timestamp=NOW)
+    reply = core.http("POST", "/apps/app-1/events?" + "&".join(f"{k}={v}" for k, v in params.items()), huge)
+    assert reply.status == 413
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_nan_and_infinity_are_refused_on_input(core: PusherCore, value: str) -> None:
+    a, b = connect(core), connect(core)
+    subscribe(core, a, "private-n")
+    subscribe(core, b, "private-n")
+    outputs = core.receive(a, '{"event":"client-x","channel":"private-n","data":{"v":' + value + "}}")
+    assert frames_to(outputs, b) == []
+    [error] = frames_to(outputs, a)
+    assert error["event"] == "pusher:error"
+    assert "Invalid message" in error["data"]["message"]
+    assert not a.closed
+    user = '{"user_id":"u","user_info":{"v":' + value + "}}"
+    data = {
+        "channel": "presence-n",
+        "channel_data": user,
+        "auth": sign_channel(KEY, SECRET, a.socket_id, "presence-n", user),
+    }
+    refused = frames_to(send(core, a, "pusher:subscribe", data), a)
+    assert refused[0]["event"] == "pusher:subscription_error"
+    body = ('{"name":"e","channel":"c","data":"{}","info":' + value + "}").encode()
+    params = sign_request(KEY, SECRET, "POST", "/apps/app-1/events", {}, body, timestamp=NOW)
+    reply = core.http("POST", "/apps/app-1/events?" + "&".join(f"{k}={v}" for k, v in params.items()), body)
+    assert reply.status == 400
+
+
+# -- per-connection bounds ------------------------------------------------------------------------
+
+
+def test_subscriptions_per_connection_are_capped(clock: Clock) -> None:
+    limits = PUSHER_LIMITS.replace(max_channels_per_connection=3)
+    core = PusherCore([AppConfig("1", KEY, SECRET, limits=limits)], clock=clock)
+    conn = connect(core)
+    for name in ("a", "b", "private-c"):
+        assert frames_to(subscribe(core, conn, name), conn)[0]["event"].endswith("succeeded")
+    [error] = frames_to(subscribe(core, conn, "d"), conn)
+    assert error["event"] == "pusher:subscription_error"
+    assert error["channel"] == "d"
+    assert error["data"]["type"] == "LimitReached"
+    assert error["data"]["status"] == 4100
+    assert "3 channels" in error["data"]["error"]
+    assert not conn.closed
+    assert frames_to(subscribe(core, conn, "a"), conn)[0]["event"].endswith("succeeded")  # already in: fine
+    send(core, conn, "pusher:unsubscribe", {"channel": "b"})
+    assert frames_to(subscribe(core, conn, "d"), conn)[0]["event"].endswith("succeeded")
+    assert core.stats()["channels"] == 3
+
+
+def test_inbound_frames_are_rate_limited_then_a_flood_is_closed(clock: Clock) -> None:
+    limits = PUSHER_LIMITS.replace(max_messages_per_second=10, max_messages_burst=20, max_messages_refused=5)
+    core = PusherCore([AppConfig("1", KEY, SECRET, limits=limits)], clock=clock)
+    conn, other = connect(core), connect(core)
+    for _ in range(19):
+        assert frames_to(send(core, conn, "pusher:ping"), conn)[0]["event"] == "pusher:pong"
+    assert core.receive_ping(conn, b"x") == [Pong(conn, b"x")]  # WebSocket pings cost a token too
+    [error] = frames_to(send(core, conn, "pusher:ping"), conn)
+    assert error["event"] == "pusher:error"
+    assert error["data"]["code"] == 4301
+    assert "10 messages per second" in error["data"]["message"]
+    assert frames_to(core.receive_binary(conn), conn)[0]["data"]["code"] == 4301
+    assert core.receive_ping(conn, b"x")[0] != Pong(conn, b"x")
+    clock.now += 0.1  # one token back: served again, and the refusals in a row start over
+    assert frames_to(send(core, conn, "pusher:ping"), conn)[0]["event"] == "pusher:pong"
+    for _ in range(5):
+        outputs = send(core, conn, "pusher:ping")
+        assert frames_to(outputs, conn)[0]["data"]["code"] == 4301
+        assert closes(outputs) == []
+    outputs = send(core, conn, "pusher:ping")
+    assert frames_to(outputs, conn)[0]["data"]["code"] == 4100
+    assert [c.code for c in closes(outputs)] == [4100]
+    assert conn.closed
+    assert frames_to(send(core, other, "pusher:ping"), other)[0]["event"] == "pusher:pong"  # others unaffected
+
+
+def test_default_burst_covers_resubscribing_to_every_allowed_channel(core: PusherCore) -> None:
+    conn = connect(core)
+    limit = PUSHER_LIMITS.max_channels_per_connection
+    assert PUSHER_LIMITS.max_messages_burst > limit
+    send(core, conn, "pusher:ping")
+    for i in range(limit):
+        outputs = subscribe(core, conn, f"c{i}")
+        assert frames_to(outputs, conn)[0]["event"] == "pusher_internal:subscription_succeeded", i
+
+
+def test_messages_over_the_size_limit_get_4301_and_the_connection_stays(clock: Clock) -> None:
+    core = PusherCore([AppConfig("1", KEY, SECRET)], clock=clock, max_message_bytes=100)
+    conn = connect(core)
+    ping = '{"event":"pusher:ping","data":"%s"}'
+    assert frames_to(core.receive(conn, ping % ("x" * 60)), conn)[0]["event"] == "pusher:pong"
+    for text in (ping % ("x" * 70), ping % ("é" * 35)):  # 101 and 103 bytes; 35 "é" are 70 characters
+        [error] = frames_to(core.receive(conn, text), conn)
+        assert error["data"]["code"] == 4301
+        assert "limit is 100 bytes" in error["data"]["message"]
+    assert not conn.closed
+    assert frames_to(send(core, conn, "pusher:ping"), conn)[0]["event"] == "pusher:pong"
+
+
+# -- presence via the signed-in user ---------------------------------------------------------------
+
+
+def test_presence_through_signin_enforces_the_member_size_limit(core: PusherCore) -> None:
+    big, small = connect(core), connect(core)
+    signin(core, big, {"id": "alice", "user_info": {"blob": "x" * 2000}})
+    signin(core, small, {"id": "bob", "user_info": {"name": "Bob"}})
+    for conn in (big, small):
+        token = sign_channel(KEY, SECRET, conn.socket_id, "presence-si")
+        send(core, conn, "pusher:subscribe", {"channel": "presence-si", "auth": token})
+    token = sign_channel(KEY, SECRET, big.socket_id, "presence-si")
+    [error] = frames_to(send(core, big, "pusher:subscribe", {"channel": "presence-si", "auth": token}), big)
+    assert error["event"] == "pusher:subscription_error"
+    assert error["data"]["type"] == "LimitReached"
+    assert "1024 bytes" in error["data"]["error"]
+    reply = core.http("GET", *signed("GET", "/apps/app-1/channels/presence-si/users"))
+    assert reply.body == {"users": [{"id": "bob"}]}
+
+
+# -- timers and shutdown ---------------------------------------------------------------------------
+
+
+def test_pong_deadline_counts_from_the_ping_not_from_the_last_message(core: PusherCore, clock: Clock) -> None:
+    conn = connect(core)
+    clock.now += 119
+    assert core.tick() == []
+    clock.now += 81  # the next tick comes late: 200 s of silence, but never pinged
+    outputs = core.tick()
+    assert frames_to(outputs, conn) == [{"event": "pusher:ping", "data": {}}]
+    assert closes(outputs) == []
+    clock.now += 29
+    assert core.tick() == []
+    clock.now += 1
+    assert [c.code for c in closes(core.tick())] == [4201]
+
+
+def test_shutdown_does_not_fan_out_member_removed(core: PusherCore) -> None:
+    conns = [connect(core) for _ in range(100)]
+    for i, conn in enumerate(conns):
+        subscribe(core, conn, "presence-big", {"user_id": str(i)})
+        subscribe(core, conn, "news")
+    outputs = core.shutdown()
+    assert not [out for out in outputs if isinstance(out, Fanout)]
+    for conn in conns:
+        assert frames_to(outputs, conn) == [
+            {"event": "pusher:error", "data": {"code": 4200, "message": "Server is shutting down; reconnect."}}
+        ]
+        assert conn.closed
+    assert len(closes(outputs)) == 100
+    events = hooks(outputs)
+    assert sorted(e["user_id"] for e in events if e["name"] == "member_removed") == sorted(str(i) for i in range(100))
+    assert sorted(e["channel"] for e in events if e["name"] == "channel_vacated") == ["news", "presence-big"]
+    assert core.stats() == {"apps": 1, "connections": 0, "channels": 0, "users": 0, "members": 0, "cached": 0}
+    assert core.closed(conns[0]) == []
+
+
+# -- webhooks --------------------------------------------------------------------------------------
+
+
+def test_cache_miss_webhooks_are_deduplicated_per_channel(core: PusherCore, clock: Clock) -> None:
+    first, second, third = connect(core), connect(core), connect(core)
+    assert hooks(subscribe(core, first, "cache-d")).count({"name": "cache_miss", "channel": "cache-d"}) == 1
+    again = subscribe(core, second, "cache-d")
+    assert [f["event"] for f in frames_to(again, second)][-1] == "pusher:cache_miss"  # the client still hears it
+    assert {"name": "cache_miss", "channel": "cache-d"} not in hooks(again)
+    assert {"name": "cache_miss", "channel": "cache-e"} in hooks(subscribe(core, second, "cache-e"))
+    clock.now += core.cache_miss_window
+    core.tick()
+    assert {"name": "cache_miss", "channel": "cache-d"} in hooks(subscribe(core, third, "cache-d"))
+
+
+# -- introspection -------------------------------------------------------------------------------
+
+
+def test_subscription_count_needs_an_app_id_when_there_are_several_apps(clock: Clock) -> None:
+    core = PusherCore([AppConfig("1", "k1", SECRET), AppConfig("2", "k2", SECRET)], clock=clock)
+    conn, _ = core.open("k2", {})
+    core.receive(conn, '{"event":"pusher:subscribe","data":{"channel":"room"}}')
+    assert core.subscription_count("room", "2") == 1
+    assert core.subscription_count("room", "1") == 0
+    with pytest.raises(ValueError, match="2 apps"):
+        core.subscription_count("room")
+    with pytest.raises(ValueError, match="Unknown app id"):
+        core.subscription_count("room", "3")
+    assert [c.socket_id for c in core.connections("2")] == [conn.socket_id]
+    assert [a.app_id for a in core.apps] == ["1", "2"]
+
+
+# -- state left behind, and rules without a test until now ---------------------------------------------
+
+
+def test_disconnect_frees_users_members_and_channels(core: PusherCore) -> None:
+    a, b = connect(core), connect(core)
+    signin(core, a, {"id": "alice"})
+    subscribe(core, a, "presence-c", {"user_id": "alice"})
+    subscribe(core, a, "private-c")
+    subscribe(core, b, "presence-c", {"user_id": "bob"})
+    assert core.stats() == {"apps": 1, "connections": 2, "channels": 2, "users": 1, "members": 2, "cached": 0}
+    core.closed(a)
+    assert core.stats() == {"apps": 1, "connections": 1, "channels": 1, "users": 0, "members": 1, "cached": 0}
+    core.closed(b)
+    assert core.stats() == {"apps": 1, "connections": 0, "channels": 0, "users": 0, "members": 0, "cached": 0}
+
+
+def test_client_events_disabled_for_the_app(clock: Clock) -> None:
+    core = PusherCore([AppConfig("1", KEY, SECRET, client_events=False)], clock=clock)
+    a, b = connect(core), connect(core)
+    subscribe(core, a, "private-off")
+    subscribe(core, b, "private-off")
+    outputs = send(core, a, "client-x", {}, channel="private-off")
+    [error] = frames_to(outputs, a)
+    assert error["event"] == "pusher:error"
+    assert "disabled" in error["data"]["message"]
+    assert frames_to(outputs, b) == []
+    assert not a.closed
+
+
+@pytest.mark.parametrize("name", ["x" * 165, "private-" + "x" * 157, "#other", "#server-to-user-"])
+def test_overlong_and_hash_channel_names_are_subscription_errors(core: PusherCore, name: str) -> None:
+    conn = connect(core)
+    [error] = frames_to(send(core, conn, "pusher:subscribe", {"channel": name, "auth": ""}), conn)
+    assert error["event"] == "pusher:subscription_error"
+    assert error["channel"] == name
+    assert not conn.closed
+    assert core.stats()["channels"] == 0
+    ok = "x" * 164
+    assert frames_to(send(core, conn, "pusher:subscribe", {"channel": ok}), conn)[0]["event"].endswith("succeeded")
+
+
+def test_second_signin_with_another_id_closes_with_4009(core: PusherCore) -> None:
+    conn = connect(core)
+    signin(core, conn, {"id": "1"})
+    assert frames_to(signin(core, conn, {"id": "1"}), conn)[0]["event"] == "pusher:signin_success"
+    outputs = signin(core, conn, {"id": "2"})
+    error = frames_to(outputs, conn)[0]
+    assert error["data"]["code"] == 4009
+    assert "already signed in as '1'" in error["data"]["message"]
+    assert [c.code for c in closes(outputs)] == [4009]
+    assert core.stats()["users"] == 0
+
+
+def test_expired_cache_entries_are_freed_on_tick(core: PusherCore, clock: Clock) -> None:
+    for name in ("cache-1", "cache-2"):
+        core.http("POST", *signed("POST", "/apps/app-1/events", {"name": "e", "channel": name, "data": "1"}))
+    assert core.stats()["cached"] == 2
+    clock.now += 30 * 60 - 1
+    core.tick()
+    assert core.stats()["cached"] == 2
+    clock.now += 1
+    core.tick()
+    assert core.stats()["cached"] == 0

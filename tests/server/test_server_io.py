@@ -14,10 +14,22 @@ from typing import Any
 import aiohttp
 import pytest
 import requests
+import websocket
+from aiohttp import web
 
 from pushbridge.limits import PUSHER_LIMITS
-from pushbridge.server import EmbeddedServer, ServerOptions, websocket_text_frame
-from pushbridge.signing import sign_request
+from pushbridge.protocol import AppConfig
+from pushbridge.server import (
+    EmbeddedServer,
+    ServerOptions,
+    _Peer,
+    build_parser,
+    hard_frame_limit,
+    min_frame_bytes,
+    server_from_args,
+    websocket_text_frame,
+)
+from pushbridge.signing import sign_channel, sign_request
 from tests.server.peers import PysherPeer, wait_until
 
 KEY, SECRET, APP_ID = "io-key", "io-secret", "42"
@@ -31,6 +43,23 @@ async def receive_json(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     message = await ws.receive(timeout=10)
     assert message.type is aiohttp.WSMsgType.TEXT, message
     return json.loads(message.data)
+
+
+async def _subscribed(
+    session: aiohttp.ClientSession, server: EmbeddedServer, channel: str, count: int
+) -> list[aiohttp.ClientWebSocketResponse]:
+    """``count`` raw connections subscribed to ``channel`` (signed if it is private)."""
+    sockets = []
+    for _ in range(count):
+        ws = await session.ws_connect(server.ws_url, autoclose=False)
+        socket_id = json.loads((await receive_json(ws))["data"])["socket_id"]
+        data = {"channel": channel}
+        if channel.startswith("private-"):
+            data["auth"] = sign_channel(server.app.key, server.app.secret, socket_id, channel)
+        await ws.send_str(json.dumps({"event": "pusher:subscribe", "data": data}))
+        assert (await receive_json(ws))["event"] == "pusher_internal:subscription_succeeded"
+        sockets.append(ws)
+    return sockets
 
 
 def test_websocket_text_frame_matches_rfc6455_lengths() -> None:
@@ -107,13 +136,15 @@ def test_idle_client_is_pinged_then_closed_with_4201() -> None:
 
 
 def test_max_connections_and_oversized_frames() -> None:
-    options = ServerOptions(max_frame_bytes=1024)
+    options = ServerOptions(max_frame_bytes=8192)
+    limits = PUSHER_LIMITS.replace(max_payload_bytes=1024)  # needs frames of 6144 bytes: 8192 stays
 
     async def scenario() -> None:
         async with (
-            EmbeddedServer(port=0, key=KEY, max_connections=2, options=options) as server,
+            EmbeddedServer(port=0, key=KEY, max_connections=2, options=options, limits=limits) as server,
             aiohttp.ClientSession() as session,
         ):
+            assert server.options.max_frame_bytes == 8192
             first = await session.ws_connect(server.ws_url)
             second = await session.ws_connect(server.ws_url)
             await receive_json(first)
@@ -122,8 +153,21 @@ def test_max_connections_and_oversized_frames() -> None:
             error = await receive_json(third)
             assert error["data"]["code"] == 4100
             assert (await third.receive(timeout=10)).data == 4100
-            # A frame over the limit closes that connection (1009, by aiohttp) and only it.
-            await second.send_str("x" * 2048)
+            # A message over the limit is refused with pusher:error 4301; the connection stays.
+            await second.send_str(json.dumps({"event": "pusher:ping", "data": "x" * 9000}))
+            error = await receive_json(second)
+            assert error["event"] == "pusher:error"
+            assert error["data"]["code"] == 4301
+            assert "limit is 8192 bytes" in error["data"]["message"]
+            await second.send_str('{"event":"pusher:ping"}')
+            assert (await receive_json(second))["event"] == "pusher:pong"
+            # One too big to read at all closes that connection (1009), after a pusher:error
+            # that makes Pusher clients back off and reconnect, and only that connection.
+            await second.send_str("x" * (200 * 1024))
+            error = await receive_json(second)
+            assert error["event"] == "pusher:error"
+            assert error["data"]["code"] == 4100
+            assert "Message too large" in error["data"]["message"]
             closed = await second.receive(timeout=10)
             assert closed.type is aiohttp.WSMsgType.CLOSE
             assert closed.data == 1009
@@ -137,6 +181,35 @@ def test_max_connections_and_oversized_frames() -> None:
             await first.close()
 
     run(scenario())
+
+
+def test_frame_limit_follows_the_payload_limit() -> None:
+    big = PUSHER_LIMITS.replace(max_payload_bytes=200_000)
+    assert EmbeddedServer(port=0, limits=big).options.max_frame_bytes == min_frame_bytes(big) > 400_000
+    assert EmbeddedServer(port=0).options.max_frame_bytes == ServerOptions.max_frame_bytes
+    server = server_from_args(build_parser().parse_args(["--max-payload-bytes", "200000", "--max-frame-bytes", "1"]))
+    assert server.options.max_frame_bytes == min_frame_bytes(big)
+    assert server.core.max_message_bytes == min_frame_bytes(big)
+    assert hard_frame_limit(server.options.max_frame_bytes) > server.options.max_frame_bytes
+
+    async def scenario() -> None:
+        # A client event at the raised payload limit goes through end to end.
+        async with (
+            EmbeddedServer(port=0, app_id=APP_ID, key=KEY, secret=SECRET, limits=big) as server,
+            aiohttp.ClientSession() as session,
+        ):
+            a, b = await _subscribed(session, server, "private-big", 2)
+            data = "y" * 200_000
+            await a.send_str(json.dumps({"event": "client-big", "channel": "private-big", "data": data}))
+            assert (await receive_json(b))["data"] == data
+
+    run(scenario())
+
+
+def test_command_line_flags_set_the_per_connection_limits() -> None:
+    args = ["--max-channels-per-connection", "5", "--max-messages-per-second", "7", "--max-messages-burst", "9"]
+    limits = server_from_args(build_parser().parse_args(args)).app.limits
+    assert (limits.max_channels_per_connection, limits.max_messages_per_second, limits.max_messages_burst) == (5, 7, 9)
 
 
 def test_thread_mode_context_manager_and_pysher_reconnect_after_restart() -> None:
@@ -177,6 +250,14 @@ def test_slow_reader_is_dropped_and_the_others_keep_being_served() -> None:
             )
             assert fast.log.wait_for(lambda e: e["event"] == "done", timeout=60)["data"] == "end"
             assert server.stats()["connections"] == 1
+            # The dropped client, reading again, finds pusher:error 4100 after the last event
+            # (nothing follows it), then the close.
+            frames = _read_until_close(slow)
+            texts = [json.loads(payload) for opcode, payload in frames if opcode == 0x1]
+            assert texts[-1]["event"] == "pusher:error", texts[-1]["event"]
+            assert texts[-1]["data"]["code"] == 4100
+            assert all(text["event"] in ("pusher_internal:subscription_succeeded", "tick") for text in texts[:-1])
+            assert int.from_bytes(frames[-1][1][:2], "big") == 4100
             slow.close()
         finally:
             fast.close()
@@ -242,7 +323,19 @@ def test_command_line_prints_settings_and_stops_on_sigterm(tmp_path: Any) -> Non
         assert "forceTLS: false" in output
         port = int(output.split("PUSHBRIDGE_URL=http://cli-key:cli-secret@127.0.0.1:")[1].split("/")[0])
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).json()["ok"] is True
-        process.send_signal(signal.SIGTERM)
+        client = websocket.create_connection(f"ws://127.0.0.1:{port}/app/cli-key?protocol=7", timeout=30)
+        try:
+            assert json.loads(client.recv())["event"] == "pusher:connection_established"
+            process.send_signal(signal.SIGTERM)
+            assert json.loads(client.recv()) == {
+                "event": "pusher:error",
+                "data": {"code": 4200, "message": "Server is shutting down; reconnect."},
+            }
+            opcode, payload = client.recv_data(control_frame=True)
+            assert opcode == websocket.ABNF.OPCODE_CLOSE
+            assert int.from_bytes(payload[:2], "big") == 4200
+        finally:
+            client.close()
         rest, _ = process.communicate(timeout=30)
         assert process.returncode == 0, rest
         assert "Shutting down" in rest
@@ -314,3 +407,223 @@ def test_no_connection_is_accepted_while_shutting_down() -> None:
             await stopping
 
     run(scenario())
+
+
+# -- input the core relays but UTF-8 cannot carry, and failures that must stay local --------------
+
+
+def test_lone_surrogates_are_relayed_and_never_kill_a_connection() -> None:
+    async def scenario() -> None:
+        async with (
+            EmbeddedServer(port=0, app_id=APP_ID, key=KEY, secret=SECRET) as server,
+            aiohttp.ClientSession() as session,
+        ):
+            a, b = await _subscribed(session, server, "private-s", 2)
+            await a.send_str('{"event":"client-x","channel":"private-s","data":"\\ud800"}')
+            assert await receive_json(b) == {"event": "client-x", "channel": "private-s", "data": "\ud800"}
+            [c] = await _subscribed(session, server, "room", 1)
+            await c.send_str('{"event":"pusher:subscribe","data":{"channel":"\\ud800"}}')
+            assert (await receive_json(c))["event"] == "pusher:subscription_error"
+            # Over HTTP: to subscribers, and to an empty cache channel whose frame later
+            # subscribers get (a frame that cannot be sent would drop each of them).
+            for channel in ("private-s", "cache-s"):
+                body = ('{"name":"e","channel":"%s","data":"\\ud800"}' % channel).encode()  # noqa: UP031
+                async with session.post(server.url + f"/apps/{APP_ID}/events", params=_signed(body), data=body) as r:
+                    assert r.status == 200
+                    assert await r.json() == {}
+            for ws in (a, b):
+                assert (await receive_json(ws))["data"] == "\ud800"
+            for _ in range(2):
+                [late] = await _subscribed(session, server, "cache-s", 1)
+                assert await receive_json(late) == {"event": "e", "channel": "cache-s", "data": "\ud800"}
+            for ws in (a, b, c):
+                await ws.send_str('{"event":"pusher:ping"}')
+                assert (await receive_json(ws))["event"] == "pusher:pong"
+
+    run(scenario())
+
+
+def _signed(body: bytes, path: str = f"/apps/{APP_ID}/events") -> dict[str, str]:
+    return sign_request(KEY, SECRET, "POST", path, {}, body)
+
+
+class Boom(Exception):
+    """A bug somewhere in the core, as the I/O layer sees it."""
+
+
+def test_an_unexpected_error_costs_one_connection_a_pusher_error_and_http_a_json_500(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        async with (
+            EmbeddedServer(port=0, app_id=APP_ID, key=KEY, secret=SECRET) as server,
+            aiohttp.ClientSession() as session,
+        ):
+            receive = server.core.receive
+
+            def buggy(conn: Any, text: str) -> Any:
+                if "boom" in text:
+                    raise Boom(text)
+                return receive(conn, text)
+
+            monkeypatch.setattr(server.core, "receive", buggy)
+            victim, bystander = await _subscribed(session, server, "room", 2)
+            await victim.send_str('{"event":"boom"}')
+            error = await receive_json(victim)
+            assert error["event"] == "pusher:error"
+            assert error["data"]["code"] == 4100
+            assert "Internal server error" in error["data"]["message"]
+            assert (await victim.receive(timeout=10)).data == 4100
+            await bystander.send_str('{"event":"pusher:ping"}')
+            assert (await receive_json(bystander))["event"] == "pusher:pong"
+
+            def broken(*args: Any) -> Any:
+                raise Boom("http")
+
+            monkeypatch.setattr(server.core, "http", broken)
+            body = b'{"name":"e","channel":"room","data":"{}"}'
+            async with session.post(server.url + f"/apps/{APP_ID}/events", params=_signed(body), data=body) as r:
+                assert r.status == 500
+                assert r.content_type == "application/json"
+                assert "Internal server error" in (await r.json())["error"]
+
+    run(scenario())
+
+
+# -- slow readers ---------------------------------------------------------------------------------
+
+
+class _StalledTransport:
+    """A transport whose reader never reads: every write stays in the buffer."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return sum(len(w) for w in self.writes)
+
+    def abort(self) -> None:
+        pass
+
+
+class _ClosableWs:
+    async def close(self, **kwargs: Any) -> bool:
+        return True
+
+
+def _unframe(frame: bytes) -> str:
+    """The text of one unmasked WebSocket text frame as :func:`websocket_text_frame` builds it."""
+    assert frame[0] == 0x81
+    length = frame[1]
+    start = 2 if length < 126 else 4 if length == 126 else 10
+    return frame[start:].decode()
+
+
+def test_a_laggard_dropped_during_a_fanout_gets_nothing_after_its_pusher_error() -> None:
+    limit = 64 * 1024
+
+    async def scenario() -> None:
+        server = EmbeddedServer(app_id=APP_ID, key=KEY, secret=SECRET, options=ServerOptions(max_buffer_bytes=limit))
+        core = server.core
+        conn, _ = core.open(KEY, {})
+        transport = _StalledTransport()
+        conn.sink = _Peer(_ClosableWs(), transport)  # type: ignore[arg-type]
+        channels = [f"c{i}" for i in range(100)]
+        for channel in channels:
+            core.receive(conn, json.dumps({"event": "pusher:subscribe", "data": {"channel": channel}}))
+        transport.writes.clear()
+        body = json.dumps({"name": "e", "channels": channels, "data": "x" * 10_000}).encode()
+        query = "&".join(f"{k}={v}" for k, v in _signed(body).items())
+        reply = core.http("POST", f"/apps/{APP_ID}/events?{query}", body)
+        server._apply(reply.outputs)
+        await asyncio.gather(*server._closing_tasks)
+        assert conn.closed
+        last = json.loads(_unframe(transport.writes[-1]))
+        assert last["event"] == "pusher:error"
+        assert last["data"]["code"] == 4100
+        events = [json.loads(_unframe(w)) for w in transport.writes[:-1]]
+        assert all(e["event"] == "e" for e in events)
+        assert len(events) < len(channels)
+        assert transport.get_write_buffer_size() < limit + 2 * len(transport.writes[0])
+
+    run(scenario())
+
+
+def _read_until_close(sock: socket.socket) -> list[tuple[int, bytes]]:
+    """Read (opcode, payload) frames from a server until its close frame arrives."""
+    sock.settimeout(30)
+    buffer = bytearray()
+    frames: list[tuple[int, bytes]] = []
+    while True:
+        while len(buffer) >= 2:
+            length, start = buffer[1] & 0x7F, 2
+            if length == 126:
+                length, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif length == 127:
+                length, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + length:
+                break
+            opcode, payload = buffer[0] & 0x0F, bytes(buffer[start : start + length])
+            del buffer[: start + length]
+            frames.append((opcode, payload))
+            if opcode == 0x8:
+                return frames
+        chunk = sock.recv(1 << 20)
+        assert chunk, f"connection ended without a close frame after {len(frames)} frames"
+        buffer += chunk
+
+
+# -- shutdown -------------------------------------------------------------------------------------
+
+
+def test_a_handshake_under_way_when_shutdown_begins_is_refused_with_4200(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        server = EmbeddedServer(port=0, app_id=APP_ID, key=KEY, secret=SECRET)
+        await server.start()
+        prepare = web.WebSocketResponse.prepare
+        stopping: list[asyncio.Task[None]] = []
+
+        async def prepare_while_stopping(self: web.WebSocketResponse, request: web.Request) -> Any:
+            stopping.append(asyncio.ensure_future(server.stop()))
+            while not server._stopping:
+                await asyncio.sleep(0)
+            return await prepare(self, request)
+
+        monkeypatch.setattr(web.WebSocketResponse, "prepare", prepare_while_stopping)
+        async with aiohttp.ClientSession() as session, session.ws_connect(server.ws_url) as ws:
+            error = await receive_json(ws)
+            assert error == {
+                "event": "pusher:error",
+                "data": {"code": 4200, "message": "Server is shutting down; reconnect."},
+            }
+            close = await ws.receive(timeout=10)
+            assert close.type is aiohttp.WSMsgType.CLOSE
+            assert close.data == 4200
+        await stopping[0]
+        assert server.core.stats()["connections"] == 0
+
+    run(scenario())
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+
+def test_webhook_configuration_is_derived_and_checked() -> None:
+    single = EmbeddedServer(port=0, app_id="1", webhook_urls={"1": "http://127.0.0.1:9/hook"})
+    assert single.webhook_urls == {"1": "http://127.0.0.1:9/hook"}
+    assert single.app.webhooks
+    assert not EmbeddedServer(port=0, app_id="1").app.webhooks
+    apps = [AppConfig("a", "ka", "sa"), AppConfig("b", "kb", "sb", webhooks=True)]
+    several = EmbeddedServer(port=0, apps=apps, webhook_urls={"a": "http://127.0.0.1:9/a"})
+    assert [(app.app_id, app.webhooks) for app in several.apps] == [("a", True), ("b", False)]
+    assert [(app.app_id, app.webhooks) for app in several.core.apps] == [("a", True), ("b", False)]
+    with pytest.raises(ValueError, match=r"app id\(s\) \['c'\]"):
+        EmbeddedServer(port=0, apps=apps, webhook_urls={"c": "http://127.0.0.1:9/c"})
+    with pytest.raises(ValueError, match="webhook_urls"):
+        EmbeddedServer(port=0, apps=apps, webhook_url="http://127.0.0.1:9/a")
