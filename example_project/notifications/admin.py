@@ -7,4 +7,3 @@ from notifications.models import Notification
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ["user", "text", "read", "created"]
     list_filter = ["read"]
-

@@ -47,7 +47,10 @@ class Command(BaseCommand):
         config = get_config()
         port = settings.DEMO_WS_PORT
         server = EmbeddedServer(
-            host="127.0.0.1", port=port, app_id=config.require("APP_ID"), key=config.require("KEY"),
+            host="127.0.0.1",
+            port=port,
+            app_id=config.require("APP_ID"),
+            key=config.require("KEY"),
             secret=config.require("SECRET"),
         )
         try:
