@@ -62,6 +62,7 @@ ROOT = BENCH.parent
 # The benchmark runs from a checkout, where pushbridge need not be installed.
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
+from common import replace_between_markers  # noqa: E402
 from loadgen import (  # noqa: E402
     Credentials,
     LoadError,
@@ -520,6 +521,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 subscribers, 50 events, 2 rounds")
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "fanout.json")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="also rewrite the table between this file's fanout-table markers"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.subscribers, args.events, args.channels_events, args.rounds = 200, 50, 20, 2
@@ -563,6 +567,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     for note in results.notes:
         print(f"\n{note}")
+    if args.markdown is not None:
+        stamped = f"Command: `{command}`\n\n{table(results)}"
+        if replace_between_markers(args.markdown, "fanout-table", stamped):
+            print(f"updated the table in {args.markdown}")
     return 0
 
 

@@ -50,7 +50,7 @@ BACKGROUND_RETRIES = 5
 BACKGROUND_BACKOFF = 0.5
 BACKGROUND_BACKOFF_MAX = 30.0
 #: How long the sender waits for more events while traffic is steady (``OPTIONS["batch_linger_ms"]``).
-DEFAULT_LINGER_SECONDS = 0.002
+DEFAULT_LINGER_SECONDS = 0.003
 #: Lingering stops once this many events are in hand: a full ``batch_events`` request.
 LINGER_BATCH = 10
 #: At most this many queued events are taken in one go.
@@ -90,14 +90,24 @@ class BackgroundSender:
     def __init__(self, alias: str, queue_size: int, linger: float = DEFAULT_LINGER_SECONDS) -> None:
         self.alias = alias
         self.linger = linger
+        self._last_arrival = time.monotonic()
+        self._arrival_gap = 1.0  # seconds: "no traffic yet" (finite, or the average stays inf)
         self.queue: queue.Queue[Event | None] = queue.Queue(maxsize=queue_size)
         self.stats = Stats()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"pushbridge-sender-{alias}", daemon=True)
+
+    def start(self) -> BackgroundSender:
+        """Start the sending thread (separate from construction, so the parts can be tested alone)."""
         self._thread.start()
+        return self
 
     def enqueue(self, event: Event) -> None:
         """Queue ``event`` without blocking; drop it (counted, logged, signalled) when full."""
+        now = time.monotonic()
+        # A moving average of the time between events: is there traffic worth batching?
+        self._arrival_gap += (now - self._last_arrival - self._arrival_gap) * 0.2
+        self._last_arrival = now
         try:
             self.queue.put_nowait(event)
         except queue.Full:
@@ -129,22 +139,20 @@ class BackgroundSender:
     # -- the sender thread -------------------------------------------------------------------
 
     def _run(self) -> None:
-        last_send = 0.0
         while not self._stopping.is_set():
+            backlog = not self.queue.empty()
             first = self.queue.get()
             if first is None:
                 self.queue.task_done()
                 return
-            # While events keep coming (the last request left moments ago), keep taking them as
-            # long as each follows the previous within the linger time, up to a full request:
-            # one request per 10 events instead of one per event. A lone event after a quiet
-            # spell goes at once, so light or evenly spaced traffic gains no latency.
-            busy = time.monotonic() - last_send < self.linger
-            events = self._take_more([first], linger=busy)
+            # When events come faster than requests go (some queued up meanwhile) or faster
+            # than one per linger time, keep taking them as long as each follows the previous
+            # within that time, up to a full request: one request per 10 events instead of one
+            # per event. Slower traffic (200 events/s is one per 5 ms) never waits.
+            events = self._take_more([first], linger=backlog or self._arrival_gap < self.linger)
             try:
                 self._send(events)
             finally:
-                last_send = time.monotonic()
                 for _ in events:
                     self.queue.task_done()
 
@@ -244,7 +252,7 @@ def _sender(backend: BaseBackend) -> BackgroundSender:
             sender = _senders.get(backend.alias)
             if sender is None:
                 linger_ms = backend.config.options.get("batch_linger_ms", DEFAULT_LINGER_SECONDS * 1000)
-                sender = BackgroundSender(backend.alias, backend.config.queue_size, float(linger_ms) / 1000)
+                sender = BackgroundSender(backend.alias, backend.config.queue_size, float(linger_ms) / 1000).start()
                 _senders[backend.alias] = sender
     return sender
 

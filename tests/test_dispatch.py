@@ -199,3 +199,15 @@ def test_queue_is_flushed_at_process_exit() -> None:
     for body in _Collector.received:
         data.extend(json.loads(item["data"]) for item in body.get("batch", [body]))
     assert sorted(data) == list(range(15))
+
+
+def test_arrival_gap_tracks_traffic_and_lingering_takes_one_request() -> None:
+    sender = dispatch.BackgroundSender("t", queue_size=100, linger=0.001)  # not started: the parts alone
+    for i in range(15):
+        sender.enqueue(pushbridge.Event("c", "e", i))
+    assert sender._arrival_gap < 1.0  # a finite moving average: traffic is noticed
+    first = sender.queue.get()
+    taken = sender._take_more([first], linger=True)
+    assert [e.data for e in taken] == [str(i) for i in range(10)]  # one full request, in order
+    rest = sender._take_more([sender.queue.get()], linger=False)
+    assert [e.data for e in rest] == [str(i) for i in range(10, 15)]

@@ -34,17 +34,8 @@ import pytest
 
 from pushbridge.server import EmbeddedServer
 from pushbridge.signing import sign_channel, sign_user
+from tests.chromium import launched_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 REPO = Path(__file__).resolve().parents[2]
 #: Served through the symlink on purpose: what Django's static finders see is what we test.
 STATIC_DIR = REPO / "pushbridge" / "static" / "pushbridge"
@@ -376,20 +367,9 @@ def sdk_for(server: EmbeddedServer) -> pusher.Pusher:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Chromium, for one module at a time.
-
-    Playwright's sync API keeps an asyncio loop marked as running on the main thread while it is
-    started, which breaks ``asyncio.run`` in any test that runs later; module scope ends it as
-    soon as the browser tests are done.
-    """
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (CI installs Debian's chromium with apt)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    """Chromium, for one module at a time (see ``tests.chromium``)."""
+    with launched_chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture

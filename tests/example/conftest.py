@@ -28,20 +28,12 @@ from typing import Any
 
 import pytest
 
+from tests.chromium import launched_chromium
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example_project"
 ARTIFACTS = REPO / "test-artifacts" / "example"
 PUSHER_JS = REPO / "tests" / "node" / "node_modules" / "pusher-js" / "dist" / "web" / "pusher.min.js"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 #: Generous on purpose: a loaded 2-core machine must not turn slowness into failures.
 WAIT_MS = 15_000
 START_TIMEOUT = 60.0
@@ -255,20 +247,9 @@ class DemoPage:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Chromium for one module at a time.
-
-    Playwright's sync API keeps an event loop marked as running on this thread while it is
-    started, which would break ``asyncio.run()`` in tests that run later; module scope ends it
-    as soon as these tests are done.
-    """
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (Debian: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    """Chromium, for one module at a time (see ``tests.chromium``)."""
+    with launched_chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture

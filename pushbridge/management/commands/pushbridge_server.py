@@ -13,8 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from pushbridge.backends import get_backend
 from pushbridge.conf import get_config
-from pushbridge.limits import PUSHER_LIMITS
 from pushbridge.server import (
     DEFAULT_APP_ID,
     DEFAULT_HOST,
@@ -39,9 +39,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         config = get_config(options["alias"])
-        limits = PUSHER_LIMITS
-        if config.max_payload_bytes:
-            limits = limits.replace(max_payload_bytes=config.max_payload_bytes)
+        # The server enforces what the alias's backend checks before sending (Pusher's limits
+        # for "embedded" and "pusher", Soketi's for "soketi", MAX_PAYLOAD_BYTES if set).
+        limits = get_backend(options["alias"]).limits
         server = EmbeddedServer(
             host=options["host"] or config.host or DEFAULT_HOST,
             port=options["port"] if options["port"] is not None else (config.port or DEFAULT_PORT),
