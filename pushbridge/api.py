@@ -16,7 +16,7 @@ from pushbridge import crypto, dispatch, signing
 from pushbridge.backends import get_backend
 from pushbridge.conf import DEFAULT_ALIAS
 from pushbridge.errors import InvalidChannel, ValidationError, WebhookVerificationError
-from pushbridge.events import Channels, Event, encode_data, flatten
+from pushbridge.events import Channels, Event, encode_data
 from pushbridge.limits import SERVER_TO_USER_PREFIX, Limits, check_socket_id, is_encrypted, is_presence, requires_auth
 from pushbridge.sockets import current_socket_id
 
@@ -43,19 +43,18 @@ def trigger(
     if to_others and socket_id is None:
         socket_id = current_socket_id()
     backend = get_backend(using)
-    return dispatch.send(Event(channels, event, data, socket_id=socket_id).check(backend.limits), backend)
+    return dispatch.send(backend.check(Event(channels, event, data, socket_id=socket_id)), backend)
 
 
 def trigger_batch(events: Iterable[Event], *, using: str = DEFAULT_ALIAS) -> list[dict[str, Any]]:
     """Publish several events, in order, in as few requests as the backend allows.
 
-    Multi-channel events become one item per channel; the items are sent in chunks of the
-    backend's batch limit (10 for Pusher). Every event is checked before the first request.
-    Returns the service's reply to each request.
+    Single-channel events share requests of the backend's batch limit (10 for Pusher); a
+    multi-channel event goes in a request of its own, which reaches all its channels at once.
+    Every event is checked before the first request. Returns the service's reply to each request.
     """
     backend = get_backend(using)
-    items = flatten(_require_event(event).check(backend.limits) for event in events)
-    return dispatch.send_batch(items, backend)
+    return dispatch.send_batch([backend.check(_require_event(event)) for event in events], backend)
 
 
 def send_to_user(user_id: str | int, event: str, data: Any = None, *, using: str = DEFAULT_ALIAS) -> dict[str, Any]:
@@ -78,12 +77,12 @@ def channels(
 
     ``info="user_count"`` adds the user count (presence channels only, as Pusher requires).
     """
-    return get_backend(using).channels(prefix, _info(info))
+    return get_backend(using).channels(prefix, info)
 
 
 def channel_info(name: str, info: Iterable[str] | str = (), *, using: str = DEFAULT_ALIAS) -> dict[str, Any]:
     """Return ``{"occupied": ..., ...}`` for one channel, with the ``info`` attributes asked."""
-    return get_backend(using).channel_info(name, _info(info))
+    return get_backend(using).channel_info(name, info)
 
 
 def channel_users(name: str, *, using: str = DEFAULT_ALIAS) -> list[str]:
@@ -136,7 +135,7 @@ def _presence_member(
     member: dict[str, Any] = {"user_id": limits.check_user_id(user_id)}
     if user_info is not None:
         member["user_info"] = user_info
-    channel_data = _compact_json(member)
+    channel_data = encode_data(member)
     size = len(channel_data.encode("utf-8"))
     if size > limits.max_presence_member_bytes:
         raise ValidationError(
@@ -157,7 +156,7 @@ def authenticate_user(socket_id: str, user_data: Mapping[str, Any], *, using: st
     if not isinstance(user_data, Mapping) or "id" not in user_data:
         raise ValidationError(f"user_data must be a dict with an 'id'; got {user_data!r}.")
     data = {**user_data, "id": backend.limits.check_user_id(user_data["id"])}
-    text = _compact_json(data)
+    text = encode_data(data)
     token = signing.sign_user(config.require("KEY"), config.require("SECRET"), socket_id, text)
     return {"auth": token, "user_data": text}
 
@@ -196,19 +195,10 @@ def verify_webhook(
     return payload
 
 
-def _compact_json(value: Any) -> str:
-    # The exact text a token signs: compact, Django's encoder, as events are encoded.
-    return encode_data(value)
-
-
 def _require_event(event: object) -> Event:
     if not isinstance(event, Event):
         raise ValidationError(f"trigger_batch() takes pushbridge.Event objects; got {type(event).__name__}.")
     return event
-
-
-def _info(info: Iterable[str] | str) -> tuple[str, ...]:
-    return (info,) if isinstance(info, str) else tuple(info)
 
 
 __all__: Sequence[str] = (

@@ -128,7 +128,7 @@ def authorize(user: Any, channel_name: str) -> Decision:
         if isinstance(result, dict):
             info = dict(result)
             user_id = info.pop("user_id", None)
-            if "user_info" in info and user_id is not None:
+            if "user_info" in info:  # the presence member's own shape: {"user_id"?, "user_info"}
                 info = info["user_info"]
             return Decision(True, f"Allowed by pattern {rule.pattern!r}.", user_info=info, user_id=user_id)
         raise ConfigurationError(

@@ -74,7 +74,7 @@ class BackendConfig:
     backend: str
     app_id: str | None = None
     key: str | None = None
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)
     cluster: str | None = None
     host: str | None = None
     port: int | None = None
@@ -140,6 +140,8 @@ def parse_url(url: str, *, setting: str = ENV_URL) -> dict[str, Any]:
     # Hosted Pusher's API host names its cluster, and browsers need the cluster's WebSocket
     # host (ws-eu.pusher.com), not the API host: keep the cluster rather than the host.
     cluster = _PUSHER_API_HOST.fullmatch(parts.hostname)
+    if port == (443 if parts.scheme == "https" else 80):
+        port = None  # the scheme's own port is no choice of the user's
     if cluster and port is None:
         values["CLUSTER"] = cluster["cluster"] or "mt1"
     else:

@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 from typing import Any
 
 from pushbridge.errors import EncryptionError
@@ -37,6 +38,15 @@ def parse_master_key(value: str | bytes, *, setting: str = "ENCRYPTION_MASTER_KE
     return key
 
 
+def sealed_size(plain_bytes: int) -> int:
+    """Bytes of the data an encrypted event carries for ``plain_bytes`` of plaintext.
+
+    ``{"nonce":"<32 base64 chars>","ciphertext":"<base64 of plaintext + 16-byte MAC>"}``,
+    computed without sealing, so that size limits can be checked before any encryption.
+    """
+    return len('{"nonce":"","ciphertext":""}') + 32 + 4 * -(-(plain_bytes + 16) // 3)
+
+
 def channel_key(channel: str, master_key: bytes) -> bytes:
     """Return the 32-byte key of one encrypted channel."""
     return hashlib.sha256(channel.encode("utf-8") + master_key).digest()
@@ -57,8 +67,6 @@ def _secret_box(key: bytes) -> Any:
 
 def encrypt(channel: str, data: str, master_key: bytes, *, nonce: bytes | None = None) -> str:
     """Seal ``data`` for ``channel`` and return the JSON text that travels as event data."""
-    import os
-
     nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
     if len(nonce) != NONCE_BYTES:
         raise EncryptionError(f"Nonce is {len(nonce)} bytes; it must be {NONCE_BYTES}.")
@@ -80,10 +88,11 @@ def decrypt(channel: str, data: str, master_key: bytes) -> str:
         ciphertext = base64.b64decode(envelope["ciphertext"])
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise EncryptionError(f"Encrypted data for {channel!r} is not a nonce/ciphertext envelope: {exc}") from None
+    box = _secret_box(channel_key(channel, master_key))  # raises EncryptionError without PyNaCl
     import nacl.exceptions
 
     try:
-        plain = _secret_box(channel_key(channel, master_key)).decrypt(ciphertext, nonce)
+        plain = box.decrypt(ciphertext, nonce)
     except nacl.exceptions.CryptoError:
         raise EncryptionError(f"Could not decrypt data for {channel!r}: wrong key or tampered data.") from None
     return bytes(plain).decode("utf-8")

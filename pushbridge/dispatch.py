@@ -24,6 +24,7 @@ import atexit
 import contextlib
 import contextvars
 import logging
+import os
 import queue
 import random
 import threading
@@ -51,8 +52,6 @@ BACKGROUND_BACKOFF = 0.5
 BACKGROUND_BACKOFF_MAX = 30.0
 #: How long the sender waits for more events while traffic is steady (``OPTIONS["batch_linger_ms"]``).
 DEFAULT_LINGER_SECONDS = 0.003
-#: Lingering stops once this many events are in hand: a full ``batch_events`` request.
-LINGER_BATCH = 10
 #: At most this many queued events are taken in one go.
 DRAIN_MAX = 100
 
@@ -87,9 +86,13 @@ class Stats:
 class BackgroundSender:
     """A bounded queue and one daemon thread that sends its events in batches."""
 
-    def __init__(self, alias: str, queue_size: int, linger: float = DEFAULT_LINGER_SECONDS) -> None:
+    def __init__(
+        self, alias: str, queue_size: int, *, linger: float = DEFAULT_LINGER_SECONDS, batch_size: int = 10
+    ) -> None:
         self.alias = alias
         self.linger = linger
+        #: Lingering stops once this many events are in hand: a full ``batch_events`` request.
+        self.batch_size = batch_size
         self._last_arrival = time.monotonic()
         self._arrival_gap = 1.0  # seconds: "no traffic yet" (finite, or the average stays inf)
         self.queue: queue.Queue[Event | None] = queue.Queue(maxsize=queue_size)
@@ -158,7 +161,7 @@ class BackgroundSender:
 
     def _take_more(self, events: list[Event], *, linger: bool) -> list[Event]:
         """Add what is queued; when lingering, also what arrives within ``self.linger`` of the last."""
-        while len(events) < (LINGER_BATCH if linger else DRAIN_MAX):
+        while len(events) < (self.batch_size if linger else DRAIN_MAX):
             try:
                 extra = self.queue.get(timeout=self.linger) if linger else self.queue.get_nowait()
             except queue.Empty:
@@ -176,17 +179,14 @@ class BackgroundSender:
         except Exception as exc:  # a bad setting must not kill the sender thread
             self._give_up(events, exc)
             return
-        for request in _requests(events, backend.limits.max_batch_size):
+        for request in requests_for(events, backend.limits.max_batch_size):
             self._send_with_retries(backend, request)
 
     def _send_with_retries(self, backend: BaseBackend, request: list[Event]) -> None:
         attempt = 0
         while True:
             try:
-                if len(request) == 1:
-                    backend.trigger(request[0])
-                else:
-                    backend.trigger_batch(request)
+                send_request(backend, request)
             except BackendError as exc:
                 if not exc.retryable or attempt >= BACKGROUND_RETRIES or self._stopping.is_set():
                     self._give_up(request, exc)
@@ -208,7 +208,7 @@ class BackgroundSender:
         _announce_failure(self.alias, events, exc)
 
 
-def _requests(events: list[Event], batch_size: int) -> Iterator[list[Event]]:
+def requests_for(events: list[Event], batch_size: int) -> Iterator[list[Event]]:
     """Group events into requests, order kept.
 
     Consecutive single-channel events share ``batch_events`` requests of ``batch_size``; a
@@ -228,6 +228,13 @@ def _requests(events: list[Event], batch_size: int) -> Iterator[list[Event]]:
             batch = []
     if batch:
         yield batch
+
+
+def send_request(backend: BaseBackend, request: list[Event]) -> dict[str, Any]:
+    """Send one group made by :func:`requests_for`: one event alone, or a batch of single-channel ones."""
+    if len(request) == 1:
+        return backend.trigger(request[0])
+    return backend.trigger_batch(request)
 
 
 def _announce_failure(alias: str, events: list[Event], error: BaseException | str, *, dropped: bool = False) -> None:
@@ -252,7 +259,12 @@ def _sender(backend: BaseBackend) -> BackgroundSender:
             sender = _senders.get(backend.alias)
             if sender is None:
                 linger_ms = backend.config.options.get("batch_linger_ms", DEFAULT_LINGER_SECONDS * 1000)
-                sender = BackgroundSender(backend.alias, backend.config.queue_size, float(linger_ms) / 1000).start()
+                sender = BackgroundSender(
+                    backend.alias,
+                    backend.config.queue_size,
+                    linger=float(linger_ms) / 1000,
+                    batch_size=backend.limits.max_batch_size,
+                ).start()
                 _senders[backend.alias] = sender
     return sender
 
@@ -268,7 +280,7 @@ def send(event: Event, backend: BaseBackend) -> dict[str, Any]:
 
 
 def send_batch(events: list[Event], backend: BaseBackend) -> list[dict[str, Any]]:
-    """Send checked single-channel events in order, in requests of the batch size."""
+    """Send checked events in order, in as few requests as :func:`requests_for` makes."""
     if is_muted():
         return []
     if backend.config.dispatch == BACKGROUND:
@@ -276,8 +288,7 @@ def send_batch(events: list[Event], backend: BaseBackend) -> list[dict[str, Any]
         for event in events:
             sender.enqueue(event)
         return []
-    size = backend.limits.max_batch_size
-    return [backend.trigger_batch(events[start : start + size]) for start in range(0, len(events), size)]
+    return [send_request(backend, request) for request in requests_for(events, backend.limits.max_batch_size)]
 
 
 def flush(timeout: float | None = 10.0) -> bool:
@@ -311,6 +322,21 @@ def shutdown(timeout: float = 5.0) -> None:
 
 
 atexit.register(shutdown)
+
+
+def _forget_after_fork() -> None:
+    """In a forked child (gunicorn --preload, multiprocessing): the parent's threads are gone.
+
+    Drop the senders without stopping them (their threads do not exist here, and their locks
+    may have been held at the fork); the next trigger starts a fresh one. Queued events stay
+    the parent's to send.
+    """
+    global _lock
+    _lock = threading.Lock()
+    _senders.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _on_setting_changed(*, setting: str, **kwargs: object) -> None:

@@ -8,16 +8,14 @@ encodes ``data`` to the exact text that will travel; the backend later checks it
 
 ``data`` is encoded with Django's ``DjangoJSONEncoder`` (datetimes, ``Decimal``, ``UUID``, lazy
 translation strings) unless it is already a ``str``, which is sent as is. That encoder class is
-the only thing this module takes from Django: it needs no settings and does no I/O.
+the only thing this module takes from Django, imported on first use: importing it pulls in
+``django.db.models``, which a script that only triggers should not pay for at import time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
 from typing import Any
-
-from django.core.serializers.json import DjangoJSONEncoder
 
 from pushbridge.errors import NotSerializable
 from pushbridge.limits import PUSHER_LIMITS, SERVER_TO_USER_PREFIX, Limits, check_socket_id
@@ -29,16 +27,28 @@ Channels = str | list[str] | tuple[str, ...]
 SHAPE_ONLY = PUSHER_LIMITS.replace(max_channel_name_length=10**6, max_event_name_length=10**6)
 
 
-def encode_data(data: Any, encoder: type[json.JSONEncoder] = DjangoJSONEncoder) -> str:
-    """Return the wire text of ``data``: a ``str`` as is, anything else as compact JSON."""
+def django_encoder() -> type[json.JSONEncoder]:
+    """Django's JSON encoder, imported when first needed."""
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    return DjangoJSONEncoder
+
+
+def encode_data(data: Any, encoder: type[json.JSONEncoder] | None = None) -> str:
+    """Return the wire text of ``data``: a ``str`` as is, anything else as compact JSON.
+
+    NaN and infinities are refused: they are not JSON, and browsers cannot parse them.
+    """
     if isinstance(data, str):
         return data
     try:
-        return json.dumps(data, cls=encoder, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            data, cls=encoder or django_encoder(), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
     except (TypeError, ValueError) as exc:
         raise NotSerializable(
             f"Event data of type {type(data).__name__} cannot be encoded as JSON ({exc}). "
-            "Pass JSON-serializable values (dict, list, str, numbers, datetimes, Decimal, UUID) "
+            "Pass JSON-serializable values (dict, list, str, finite numbers, datetimes, Decimal, UUID) "
             "or an already encoded str."
         ) from None
 
@@ -75,7 +85,7 @@ class Event:
         *,
         socket_id: str | None = None,
         limits: Limits = SHAPE_ONLY,
-        encoder: type[json.JSONEncoder] = DjangoJSONEncoder,
+        encoder: type[json.JSONEncoder] | None = None,
     ) -> None:
         object.__setattr__(self, "channels", limits.check_channels(channels))
         object.__setattr__(self, "name", limits.check_event_name(name))
@@ -84,6 +94,11 @@ class Event:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Event is immutable; cannot set {name!r}.")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle and copy by value (for task queues, caches, signal receivers): rebuilding
+        # from the encoded data re-checks nothing and encodes nothing.
+        return (_restore, (self.channels, self.name, self.data, self.socket_id))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Event):
@@ -106,19 +121,6 @@ class Event:
         """The data decoded back from JSON (the text itself if it is not JSON)."""
         return decode_data(self.data)
 
-    def per_channel(self) -> Iterator[Event]:
-        """Yield one single-channel event per channel, for APIs that take one channel per item."""
-        if len(self.channels) == 1:
-            yield self
-            return
-        for channel in self.channels:
-            clone = object.__new__(Event)
-            object.__setattr__(clone, "channels", (channel,))
-            object.__setattr__(clone, "name", self.name)
-            object.__setattr__(clone, "data", self.data)
-            object.__setattr__(clone, "socket_id", self.socket_id)
-            yield clone
-
     def check(self, limits: Limits) -> Event:
         """Check this event against a backend's ``limits``; return it unchanged if it fits."""
         limits.check_channels(self.channels)
@@ -130,6 +132,9 @@ class Event:
         return self
 
 
-def flatten(events: Iterable[Event]) -> list[Event]:
-    """Split multi-channel events into single-channel ones, order kept (for batch requests)."""
-    return [single for event in events for single in event.per_channel()]
+def _restore(channels: tuple[str, ...], name: str, data: str, socket_id: str | None) -> Event:
+    """Rebuild an event from its already checked and encoded fields."""
+    event = object.__new__(Event)
+    for field, value in (("channels", channels), ("name", name), ("data", data), ("socket_id", socket_id)):
+        object.__setattr__(event, field, value)
+    return event

@@ -167,14 +167,17 @@ class Limits:
         """Raise :class:`PayloadTooLarge` if encoded ``data`` is over the payload limit."""
         # Cheap bound first: a UTF-8 character takes at most 4 bytes.
         if len(data) * 4 > self.max_payload_bytes:
-            size = len(data.encode("utf-8"))
-            if size > self.max_payload_bytes:
-                where = f" for channel {channel!r}" if channel else ""
-                raise PayloadTooLarge(
-                    f"Event data{where} is {size} bytes; the limit is {self.max_payload_bytes} bytes "
-                    f"({self.max_payload_bytes // 1024} KB)."
-                )
+            self.check_payload_size(len(data.encode("utf-8")), channel=channel)
         return data
+
+    def check_payload_size(self, size: int, *, channel: str | None = None) -> None:
+        """Raise :class:`PayloadTooLarge` if ``size`` bytes of data are over the payload limit."""
+        if size > self.max_payload_bytes:
+            where = f" for channel {channel!r}" if channel else ""
+            raise PayloadTooLarge(
+                f"Event data{where} is {size} bytes; the limit is {self.max_payload_bytes} bytes "
+                f"({self.max_payload_bytes // 1024} KB)."
+            )
 
 
 def check_socket_id(socket_id: object) -> str:

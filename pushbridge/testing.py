@@ -1,6 +1,7 @@
 """Test kit: assert what your code pushed, with pytest or Django's TestCase.
 
-pytest (the plugin is registered by pushbridge's entry point, nothing to configure)::
+pytest (the plugin, ``pushbridge.pytest_plugin``, is registered by pushbridge's entry point:
+nothing to configure)::
 
     def test_new_message_is_pushed(client, pushbridge_outbox):
         client.post("/rooms/1/messages/", {"text": "hi"})
@@ -24,16 +25,17 @@ as a commit would. A failed assertion lists what was pushed instead.
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from unittest.mock import ANY
 
-import pytest
-
 import pushbridge
 from pushbridge.auth import Decision, authorize
 from pushbridge.backends.memory import OutboxEvent
+
+logger = logging.getLogger("pushbridge.testing")
 
 __all__ = [
     "ANY",
@@ -42,8 +44,6 @@ __all__ = [
     "assert_channel_allowed",
     "assert_channel_denied",
     "memory_backends",
-    "pushbridge_live_server",
-    "pushbridge_outbox",
 ]
 
 
@@ -104,8 +104,15 @@ class PushRecorder:
                 # Take them off the list first, so that a real commit later cannot run them twice.
                 pending = connection.run_on_commit[start:]
                 del connection.run_on_commit[start:]
-                for entry in pending:
-                    entry[1]()  # (savepoint ids, callback, robust)
+                for entry in pending:  # (savepoint ids, callback, robust), as Django stores them
+                    callback, robust = entry[1], entry[2] if len(entry) > 2 else False
+                    if not robust:
+                        callback()
+                        continue
+                    try:  # a robust callback's failure is logged, as at a real commit
+                        callback()
+                    except Exception:
+                        logger.exception("on_commit callback %r failed", callback)
 
     @property
     def events(self) -> list[OutboxEvent]:
@@ -189,40 +196,6 @@ def assert_channel_denied(user: Any, channel: str) -> Decision:
     if decision.allowed:
         raise AssertionError(f"Expected {user!r} to be refused on {channel!r}: {decision.reason}")
     return decision
-
-
-# -- pytest ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def pushbridge_outbox() -> Iterator[PushRecorder]:
-    """Memory backends for the test; yields a :class:`PushRecorder` to assert on."""
-    with memory_backends():
-        yield PushRecorder()
-
-
-@pytest.fixture
-def pushbridge_live_server() -> Iterator[Any]:
-    """A real embedded Pusher-protocol server on a free port, with the ``default`` alias sending to it.
-
-    For end-to-end tests with real clients (pysher, pusher-js, a browser). Needs the server
-    extra (``pip install "pushbridge[server]"``). Yields the running ``EmbeddedServer``;
-    ``.port`` and ``.app.key`` tell clients where to connect.
-    """
-    from django.test import override_settings
-
-    from pushbridge.server import EmbeddedServer
-
-    server = EmbeddedServer(port=0)
-    server.start_in_thread()
-    app = server.app
-    entry = {"BACKEND": "embedded", "HOST": "127.0.0.1", "PORT": server.port, "APP_ID": app.app_id,
-             "KEY": app.key, "SECRET": app.secret}  # fmt: skip
-    try:
-        with override_settings(PUSHBRIDGE={"default": entry}):
-            yield server
-    finally:
-        server.stop()
 
 
 # -- Django TestCase ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
@@ -25,9 +25,10 @@ from django.views.decorators.http import require_POST
 
 import pushbridge
 from pushbridge.auth import authorize
+from pushbridge.backends import get_backend
 from pushbridge.conf import DEFAULT_ALIAS
 from pushbridge.errors import ConfigurationError, ValidationError, WebhookVerificationError
-from pushbridge.limits import is_presence
+from pushbridge.limits import check_socket_id, is_presence
 from pushbridge.middleware import socket_id_from
 from pushbridge.signals import WEBHOOK_SIGNALS
 
@@ -56,7 +57,7 @@ def _request_data(request: HttpRequest) -> Mapping[str, Any]:
         if not isinstance(data, dict):
             raise ValidationError(f"The request body must be a JSON object, not {type(data).__name__}.")
         return data
-    return {key: request.POST.get(key) for key in request.POST}
+    return request.POST  # a QueryDict: forms see every value of a multi-valued field
 
 
 def default_user_info(user: Any) -> dict[str, Any]:
@@ -93,6 +94,11 @@ def channel_auth(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpRespon
     socket_id, channel_name = data.get("socket_id"), data.get("channel_name")
     if not socket_id or not channel_name:
         return _error("Both socket_id and channel_name are required.", 400)
+    try:  # malformed input is refused before any authorization callback (often a query) runs
+        check_socket_id(socket_id)
+        get_backend(using).limits.check_channel(channel_name)
+    except ValidationError as exc:
+        return _error(str(exc), 400)
     decision = authorize(request.user, str(channel_name))
     if not decision.allowed:
         return _refusal(decision.reason)
@@ -139,6 +145,10 @@ def webhooks(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpResponse:
     except WebhookVerificationError as exc:
         logger.warning("Rejected webhook: %s", exc)
         return _error(str(exc), 401)
+    # Redeliveries are recognised through a cache shared by every process that receives
+    # webhooks (PUSHBRIDGE_WEBHOOK_CACHE, default "default"); a per-process cache only
+    # recognises those that reach the same process.
+    cache = caches[getattr(settings, "PUSHBRIDGE_WEBHOOK_CACHE", "default")]
     dedupe_key = "pushbridge:webhook:" + hashlib.sha256(request.body).hexdigest()
     if not cache.add(dedupe_key, True, timeout=WEBHOOK_DEDUPE_SECONDS):
         return JsonResponse({"ok": True, "duplicate": True})
@@ -212,12 +222,14 @@ def message_view(
             except ValidationError as exc:
                 return _error(str(exc), 400)
             if form_class is not None:
-                form = form_class(data=data)
+                form = form_class(data=data, files=request.FILES)
                 if not form.is_valid():
                     fields = {name: [str(message) for message in errors] for name, errors in form.errors.items()}
                     named = ", ".join(fields)
                     return _error(f"Invalid data in: {named}.", 400, fields=fields)
                 data = form.cleaned_data
+            elif not isinstance(data, dict):
+                data = dict(data.items())  # a plain dict of the last value of each field
             result = handler(request, data, *args, **kwargs)
             if isinstance(result, HttpResponseBase):
                 return result

@@ -207,3 +207,28 @@ def test_nothing_configured_says_what_to_set() -> None:
     result = _run_script("import pushbridge; pushbridge.trigger('c', 'e', 1)")
     assert result.returncode == 1
     assert "set the PUSHBRIDGE setting in Django settings, or the PUSHBRIDGE_URL environment variable" in result.stderr
+
+
+def test_secret_never_shows_in_reprs() -> None:
+    with configured(default={**PUSHER, "SECRET": "very-secret-value"}):
+        assert "very-secret-value" not in repr(get_config())
+        assert "very-secret-value" not in repr(get_backend())
+
+
+def test_default_port_of_the_scheme_is_no_port() -> None:
+    assert parse_url("https://k:s@api-eu.pusher.com:443/apps/1")["CLUSTER"] == "eu"
+    assert "PORT" not in parse_url("http://k:s@example.com:80/apps/1")
+
+
+def test_import_pushbridge_stays_light() -> None:
+    code = "import sys, pushbridge; print('django.db.models' in sys.modules, 'django.forms' in sys.modules)"
+    result = _run_script(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_test_kit_imports_without_pytest() -> None:
+    code = "import sys; sys.modules['pytest'] = None; import pushbridge.testing; print('ok')"
+    result = _run_script(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -211,3 +211,26 @@ def test_arrival_gap_tracks_traffic_and_lingering_takes_one_request() -> None:
     assert [e.data for e in taken] == [str(i) for i in range(10)]  # one full request, in order
     rest = sender._take_more([sender.queue.get()], linger=False)
     assert [e.data for e in rest] == [str(i) for i in range(10, 15)]
+
+
+def test_a_forked_child_starts_its_own_sender() -> None:
+    """gunicorn --preload: a sender thread started before the fork does not exist in the child."""
+    import os
+
+    with background(), responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        api.post(f"{BASE}/apps/app-id/events", json={})
+        pushbridge.trigger("c", "e", "parent")
+        assert pushbridge.flush(timeout=10)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: trigger, flush, report through the pipe
+            try:
+                pushbridge.trigger("c", "e", "child")
+                ok = pushbridge.flush(timeout=10) and dispatch.stats()["default"].sent == 1
+                os.write(write, b"ok" if ok else b"stuck")
+            finally:
+                os._exit(0)
+        os.close(write)
+        report = os.read(read, 16)
+        os.waitpid(pid, 0)
+    assert report == b"ok"

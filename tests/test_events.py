@@ -62,10 +62,20 @@ def test_event_is_immutable_and_comparable() -> None:
     assert "Event(channels=['a'], name='e'" in repr(event)
 
 
-def test_per_channel_split_keeps_order() -> None:
-    singles = list(Event(["a", "b", "c"], "e", 1, socket_id="1.2").per_channel())
-    assert [s.channels for s in singles] == [("a",), ("b",), ("c",)]
-    assert all(s.data == "1" and s.socket_id == "1.2" for s in singles)
+def test_events_pickle_and_copy_by_value() -> None:
+    import copy
+    import pickle
+
+    event = Event(["a", "b"], "e", {"x": 1}, socket_id="1.2")
+    for clone in (pickle.loads(pickle.dumps(event)), copy.copy(event), copy.deepcopy(event)):
+        assert clone == event
+        assert (clone.channels, clone.name, clone.data, clone.socket_id) == (("a", "b"), "e", '{"x":1}', "1.2")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_infinity_are_not_json(value: float) -> None:
+    with pytest.raises(NotSerializable, match="cannot be encoded as JSON"):
+        Event("c", "e", {"x": value})
 
 
 @pytest.mark.parametrize(

@@ -88,3 +88,11 @@ def test_send_to_user_and_terminate() -> None:
     assert pushbridge.outbox[0].channel == "#server-to-user-7"
     pushbridge.terminate_user_connections(7)
     assert pushbridge.channel_users("presence-x") == []
+
+
+def test_encrypted_channel_needs_the_master_key_even_in_memory() -> None:
+    from pushbridge.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="ENCRYPTION_MASTER_KEY"):
+        pushbridge.trigger("private-encrypted-x", "e", 1)
+    assert pushbridge.outbox == []

@@ -105,15 +105,45 @@ def test_batch_is_split_by_ten_in_order(api: responses.RequestsMock) -> None:
     assert flat[0] == {"channel": "c0", "name": "e", "data": '{"i":0}'}
 
 
-def test_multi_channel_events_become_one_batch_item_per_channel(api: responses.RequestsMock) -> None:
+def test_multi_channel_events_go_alone_in_one_events_request(api: responses.RequestsMock) -> None:
     api.post(f"{BASE}/apps/123/batch_events", json={})
-    pushbridge.trigger_batch([pushbridge.Event(["a", "b"], "e", 1, socket_id="3.4"), pushbridge.Event("c", "f", 2)])
-    items = sent(api.calls[0])[2]["batch"]
-    assert items == [
-        {"channel": "a", "name": "e", "data": "1", "socket_id": "3.4"},
-        {"channel": "b", "name": "e", "data": "1", "socket_id": "3.4"},
-        {"channel": "c", "name": "f", "data": "2"},
+    api.post(f"{BASE}/apps/123/events", json={})
+    many = [f"c{i}" for i in range(100)]
+    events = [
+        pushbridge.Event("x", "e", 0),
+        pushbridge.Event("y", "e", 1),
+        pushbridge.Event(many, "all", 2, socket_id="3.4"),
+        pushbridge.Event("z", "f", 3),
     ]
+    pushbridge.trigger_batch(events)
+    requests_sent = [sent(call) for call in api.calls]
+    assert [path for path, _, _ in requests_sent] == [
+        "/apps/123/batch_events",
+        "/apps/123/events",
+        "/apps/123/events",
+    ]
+    assert [item["channel"] for item in requests_sent[0][2]["batch"]] == ["x", "y"]
+    assert requests_sent[1][2] == {"name": "all", "channels": many, "data": "2", "socket_id": "3.4"}
+    assert requests_sent[2][2] == {"name": "f", "channels": ["z"], "data": "3"}
+
+
+def test_encrypted_payload_is_checked_at_its_sealed_size_before_sending(api: responses.RequestsMock) -> None:
+    with pytest.raises(PayloadTooLarge, match="for channel 'private-encrypted-x' is 12"):
+        pushbridge.trigger("private-encrypted-x", "e", "x" * 9000)  # fits in 10 KB plain, not sealed
+    assert len(api.calls) == 0
+
+
+def test_hash_channels_cannot_be_queried(api: responses.RequestsMock) -> None:
+    with pytest.raises(InvalidChannel, match="cannot be queried"):
+        pushbridge.channel_info("#server-to-user-5")
+    assert len(api.calls) == 0
+
+
+def test_other_request_failures_are_pushbridge_errors(api: responses.RequestsMock) -> None:
+    api.post(f"{BASE}/apps/123/events", body=requests.exceptions.ChunkedEncodingError("broken chunk"))
+    with pytest.raises(pushbridge.PushbridgeError, match="broken chunk"):
+        pushbridge.trigger("c", "e", 1)
+    assert len(api.calls) == 1
 
 
 def test_invalid_event_in_a_batch_sends_nothing(api: responses.RequestsMock) -> None:

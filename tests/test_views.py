@@ -168,6 +168,16 @@ def test_callback_helpers(ann: User) -> None:
         assert_channel_denied(ann, f"private-user.{ann.pk}")
 
 
+def test_member_shape_is_unwrapped(ann: User) -> None:
+    saved = list(auth.rules)
+    pushbridge.channel("presence-shaped")(lambda user: {"user_info": {"name": "Ann"}})
+    try:
+        decision = assert_channel_allowed(ann, "presence-shaped")
+    finally:
+        auth.rules[:] = saved
+    assert (decision.user_info, decision.user_id) == ({"name": "Ann"}, None)
+
+
 def test_pattern_converters() -> None:
     regex, converters = auth.compile_pattern("private-doc.{doc:uuid}.{part:int}")
     match = regex.fullmatch("private-doc.12345678-1234-5678-1234-567812345678.3")
@@ -325,6 +335,25 @@ def test_message_view_rejects_non_objects_and_get(browser: Client) -> None:
 def test_message_view_login_required_answers_json() -> None:
     response = Client().post("/messages/", {"text": "hi", "room": "1"})
     assert (response.status_code, response.json()) == (403, {"error": "Login required."})
+
+
+def test_message_view_forms_see_every_value_and_files() -> None:
+    from django import forms
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import RequestFactory
+
+    class TagsForm(forms.Form):
+        tags = forms.MultipleChoiceField(choices=[("a", "a"), ("b", "b")])
+        upload = forms.FileField()
+
+    @pushbridge.message_view(TagsForm)
+    def tagged(request: Any, data: dict[str, Any]) -> dict[str, Any]:
+        return {"tags": data["tags"], "file": data["upload"].read().decode()}
+
+    request = RequestFactory().post("/", {"tags": ["a", "b"], "upload": SimpleUploadedFile("n.txt", b"hello")})
+    request.user = AnonymousUser()
+    response = tagged(request)
+    assert json.loads(response.content) == {"tags": ["a", "b"], "file": "hello"}
 
 
 def test_message_view_keeps_csrf(browser: Client) -> None:

@@ -7,6 +7,7 @@ example with ``override_settings`` in a test) drops the cache.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from django.core.signals import setting_changed
@@ -50,3 +51,14 @@ def _on_setting_changed(*, setting: str, **kwargs: object) -> None:
 
 
 setting_changed.connect(_on_setting_changed, dispatch_uid="pushbridge.reset_backends")
+
+
+def _forget_after_fork() -> None:
+    # A forked child must not share the parent's pooled connections (or a lock held at the
+    # fork): forget the backends without closing the parent's sockets; they are rebuilt on use.
+    global _lock
+    _lock = threading.Lock()
+    _backends.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

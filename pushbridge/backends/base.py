@@ -16,9 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from pushbridge.conf import BackendConfig
+from pushbridge.crypto import sealed_size
 from pushbridge.errors import UnsupportedOperation
 from pushbridge.events import Event
-from pushbridge.limits import PUSHER_LIMITS, Limits
+from pushbridge.limits import PUSHER_LIMITS, Limits, is_encrypted
 
 
 class BaseBackend:
@@ -44,6 +45,22 @@ class BaseBackend:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} alias={self.alias!r}>"
 
+    # -- checking --------------------------------------------------------------------------
+
+    def check(self, event: Event) -> Event:
+        """Check ``event`` against everything this backend would refuse; return it if it fits.
+
+        Beyond the limits table, an encrypted channel needs the master key, and its payload is
+        checked at its sealed size (base64 of the data and a MAC, plus the nonce): what is
+        refused here never reaches a request, or a background queue.
+        """
+        event.check(self.limits)
+        for channel in event.channels:
+            if is_encrypted(channel):
+                self.config.master_key_for(channel)
+                self.limits.check_payload_size(sealed_size(len(event.data.encode("utf-8"))), channel=channel)
+        return event
+
     # -- sending ---------------------------------------------------------------------------
 
     def trigger(self, event: Event) -> dict[str, Any]:
@@ -62,11 +79,11 @@ class BaseBackend:
 
     # -- queries ---------------------------------------------------------------------------
 
-    def channels(self, prefix: str | None = None, info: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    def channels(self, prefix: str | None = None, info: Iterable[str] | str = ()) -> dict[str, dict[str, Any]]:
         """Return the occupied channels (optionally by prefix) with the ``info`` attributes asked."""
         raise self._unsupported("channels()")
 
-    def channel_info(self, name: str, info: Iterable[str] = ()) -> dict[str, Any]:
+    def channel_info(self, name: str, info: Iterable[str] | str = ()) -> dict[str, Any]:
         """Return ``{"occupied": bool, ...}`` for one channel, with the ``info`` attributes asked."""
         raise self._unsupported("channel_info()")
 

@@ -18,7 +18,7 @@ would refuse also fails in tests. Everything here is thread-safe.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,16 +103,11 @@ class MemoryBackend(BaseBackend):
                 callback(record)
         return {}
 
-    def trigger_batch(self, events: Sequence[Event]) -> dict[str, Any]:
-        for event in events:
-            self.trigger(event)
-        return {}
-
-    def channels(self, prefix: str | None = None, info: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    def channels(self, prefix: str | None = None, info: Iterable[str] | str = ()) -> dict[str, dict[str, Any]]:
         """Channels with an in-process subscriber count as occupied."""
         return {name: {} for name in _subscribed_channels() if not prefix or name.startswith(prefix)}
 
-    def channel_info(self, name: str, info: Iterable[str] = ()) -> dict[str, Any]:
+    def channel_info(self, name: str, info: Iterable[str] | str = ()) -> dict[str, Any]:
         self.limits.check_channel(name)
         with _lock:
             count = len(_subscribers.get(name, ()))

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -29,7 +30,7 @@ from requests.adapters import HTTPAdapter
 from pushbridge import __version__, crypto
 from pushbridge.backends.base import BaseBackend
 from pushbridge.conf import BackendConfig
-from pushbridge.errors import BackendError, BackendUnavailable, error_for_status
+from pushbridge.errors import BackendError, BackendUnavailable, InvalidChannel, error_for_status
 from pushbridge.events import Event
 from pushbridge.limits import is_encrypted
 from pushbridge.signing import sign_request
@@ -63,6 +64,7 @@ class PusherBackend(BaseBackend):
         self.retry_backoff_max = float(options.get("retry_backoff_max", self.retry_backoff_max))
         self._pool_size = int(options.get("pool_maxsize", 10))
         self._session: requests.Session | None = None
+        self._session_lock = threading.Lock()
 
     @staticmethod
     def _base_url(config: BackendConfig) -> str:
@@ -81,22 +83,30 @@ class PusherBackend(BaseBackend):
     @property
     def session(self) -> requests.Session:
         """The keep-alive session, made on first use so that idle backends hold no sockets."""
-        if self._session is None:
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers["User-Agent"] = f"pushbridge/{__version__}"
-            session.headers["X-Pusher-Library"] = f"pushbridge {__version__}"
-            # requests reads proxy and CA settings from the environment on every request, which
-            # costs more than the rest of a trigger; read them once, for this one base URL.
-            session.trust_env = False
-            session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-            ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            if ca_bundle:
-                session.verify = ca_bundle
-            self._session = session
-        return self._session
+        session = self._session
+        if session is None:
+            with self._session_lock:  # two threads triggering first must not build two pools
+                if self._session is None:
+                    self._session = self._new_session()
+                session = self._session
+        return session
+
+    def _new_session(self) -> requests.Session:
+        """A keep-alive session with its own pool, reading the environment once."""
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = f"pushbridge/{__version__}"
+        session.headers["X-Pusher-Library"] = f"pushbridge {__version__}"
+        # requests reads proxy and CA settings from the environment on every request, which
+        # costs more than the rest of a trigger; read them once, for this one base URL.
+        session.trust_env = False
+        session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            session.verify = ca_bundle
+        return session
 
     def close(self) -> None:
         if self._session is not None:
@@ -134,7 +144,7 @@ class PusherBackend(BaseBackend):
 
     # -- queries ---------------------------------------------------------------------------
 
-    def channels(self, prefix: str | None = None, info: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    def channels(self, prefix: str | None = None, info: Iterable[str] | str = ()) -> dict[str, dict[str, Any]]:
         params = {}
         if prefix:
             params["filter_by_prefix"] = prefix
@@ -143,13 +153,19 @@ class PusherBackend(BaseBackend):
         reply = self._request("GET", f"/apps/{self.app_id}/channels", params=params)
         return dict(reply.get("channels", {}))
 
-    def channel_info(self, name: str, info: Iterable[str] = ()) -> dict[str, Any]:
+    def channel_info(self, name: str, info: Iterable[str] | str = ()) -> dict[str, Any]:
         params = {"info": info_text} if (info_text := _info(info)) else {}
-        return self._request("GET", f"/apps/{self.app_id}/channels/{self.limits.check_channel(name)}", params=params)
+        return self._request("GET", self._channel_path(name), params=params)
 
     def channel_users(self, name: str) -> list[str]:
-        reply = self._request("GET", f"/apps/{self.app_id}/channels/{self.limits.check_channel(name)}/users")
+        reply = self._request("GET", self._channel_path(name) + "/users")
         return [str(user["id"]) for user in reply.get("users", [])]
+
+    def _channel_path(self, name: str) -> str:
+        """The API path of a channel; its characters need no escaping once checked."""
+        if self.limits.check_channel(name).startswith("#"):
+            raise InvalidChannel(f"Channel {name!r} cannot be queried: the HTTP API has no paths for # channels.")
+        return f"/apps/{self.app_id}/channels/{name}"
 
     def terminate_user_connections(self, user_id: str) -> None:
         user_id = self.limits.check_user_id(user_id)
@@ -190,6 +206,10 @@ class PusherBackend(BaseBackend):
                     url=url,
                     retryable=False,
                 ) from None
+            except requests.exceptions.RequestException as exc:
+                # A broken reply (bad chunking, undecodable body...): the request may have been
+                # taken, so it is not retried; the caller still gets a pushbridge error.
+                raise BackendError(f"The request failed: {_reason(exc)}", backend=self.alias, url=url) from None
             else:
                 if response.status_code < 300:
                     return _json_reply(response)
