@@ -39,3 +39,20 @@ class Unregistered(models.Model):
     """The same shape as a registered model, for measuring what registration costs."""
 
     text = models.CharField(max_length=100)
+
+
+class Place(models.Model):
+    """Registered by the tests that need it, after its subclass and proxy exist."""
+
+    name = models.CharField(max_length=100)
+
+
+class Restaurant(Place):
+    """A multi-table child: saving one writes a Place row too, deleting one deletes both."""
+
+    stars = models.IntegerField(default=0)
+
+
+class PlaceProxy(Place):
+    class Meta:
+        proxy = True
