@@ -262,7 +262,13 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"unknown benchmark {name!r}")
             if not run([python, f"bench/{name}.py", *(["--quick"] if args.quick else [])], timeout=900):
                 failed.append(name)
-        fanout = [python, "bench/fanout.py", "--markdown", str(args.markdown), *(["--quick"] if args.quick else [])]
+        fanout = [
+            python,
+            "bench/fanout.py",
+            "--markdown",
+            os.path.relpath(args.markdown, ROOT),
+            *(["--quick"] if args.quick else []),
+        ]
         if not args.skip_fanout and (BENCH / "fanout.py").exists() and not run(fanout, timeout=900):
             failed.append("fanout")
     if not run([python, "bench/plots.py"], timeout=300):
