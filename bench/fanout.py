@@ -46,8 +46,6 @@ import os
 import platform
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,7 +60,7 @@ ROOT = BENCH.parent
 # The benchmark runs from a checkout, where pushbridge need not be installed.
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
-from common import replace_between_markers  # noqa: E402
+from common import replace_between_markers, stop_process, wait_until_listening  # noqa: E402
 from loadgen import (  # noqa: E402
     Credentials,
     LoadError,
@@ -106,25 +104,11 @@ class Server:
             self.process = subprocess.Popen(
                 pin + self.argv, cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not listen on port {self.port} within {timeout} s; see {self.log_path}")
+        wait_until_listening(self.process, self.port, timeout, self.name, self.log_path)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 5 s: only the process this script started."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process)
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
