@@ -50,7 +50,7 @@ MODES = (SYNC, BACKGROUND)
 BACKGROUND_RETRIES = 5
 BACKGROUND_BACKOFF = 0.5
 BACKGROUND_BACKOFF_MAX = 30.0
-#: How long the sender waits for more events while traffic is steady (``OPTIONS["batch_linger_ms"]``).
+#: Events closer together than this (on average) are batched (``OPTIONS["batch_linger_ms"]``).
 DEFAULT_LINGER_SECONDS = 0.003
 #: A lingering sender sleeps at most this many linger times for a request to fill.
 LINGER_ROUNDS = 4
@@ -149,10 +149,10 @@ class BackgroundSender:
             if first is None:
                 self.queue.task_done()
                 return
-            # When events have been arriving faster than one per linger time, keep taking them
-            # as long as each follows the previous within that time, up to a full request: one
-            # request per 10 events instead of one per event. Slower traffic (200 events/s is
-            # one per 5 ms) never waits; what queued up meanwhile is taken all the same.
+            # When events have been arriving faster than one per linger time, give a request
+            # the time to fill before sending it: one request per 10 events instead of one per
+            # event. Slower traffic (200 events/s is one per 5 ms) never waits; what queued up
+            # meanwhile is taken all the same.
             events = self._take_more([first], linger=self._arrival_gap < self.linger)
             try:
                 self._send(events)
