@@ -292,6 +292,18 @@ def _post(server: EmbeddedServer, path: str, body: bytes) -> None:
     assert reply.status_code == 200, reply.text
 
 
+def start_and_read_banner(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """Start a server process and read what it prints up to "Press Ctrl-C" (it listens by then)."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Press Ctrl-C" in line:
+            break
+    return process, "".join(lines)
+
+
 def test_command_line_prints_settings_and_stops_on_sigterm(tmp_path: Any) -> None:
     env = {
         **os.environ,
@@ -300,21 +312,8 @@ def test_command_line_prints_settings_and_stops_on_sigterm(tmp_path: Any) -> Non
         "PUSHBRIDGE_SERVER_KEY": "cli-key",
         "PUSHBRIDGE_SERVER_SECRET": "cli-secret",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pushbridge.server", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    process, output = start_and_read_banner([sys.executable, "-m", "pushbridge.server", "--log-level", "WARNING"], env)
     try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        output = "".join(lines)
         assert '"APP_ID": "777"' in output
         assert '"KEY": "cli-key"' in output
         assert '"BACKEND": "embedded"' in output
@@ -358,21 +357,8 @@ def test_management_command_uses_the_projects_credentials(tmp_path: Any) -> None
         "DJANGO_SETTINGS_MODULE": "cmd_settings",
         "PYTHONPATH": os.pathsep.join([str(tmp_path), root, os.environ.get("PYTHONPATH", "")]),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "django", "pushbridge_server", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    process, output = start_and_read_banner([sys.executable, "-m", "django", "pushbridge_server", "--port", "0"], env)
     try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        output = "".join(lines)
         assert "PUSHBRIDGE_URL=http://cmd-key:cmd-secret@127.0.0.1:" in output, output
         port = int(output.split("@127.0.0.1:")[1].split("/")[0])
         body = json.dumps({"name": "e", "channel": "c", "data": "{}"}).encode()
