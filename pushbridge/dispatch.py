@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.signals import setting_changed
@@ -83,6 +83,13 @@ class Stats:
     sent: int = 0
     failed: int = 0
     dropped: int = 0
+    # ``+=`` on an attribute is not atomic: request threads count concurrently.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, name: str, number: int = 1) -> None:
+        """Add ``number`` to the counter ``name``, safely from any thread."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + number)
 
 
 class BackgroundSender:
@@ -116,11 +123,11 @@ class BackgroundSender:
         try:
             self.queue.put_nowait(event)
         except queue.Full:
-            self.stats.dropped += 1
+            self.stats.count("dropped")
             logger.error("pushbridge queue for %r is full (%d); dropped %r", self.alias, self.queue.maxsize, event)
             _announce_failure(self.alias, [event], "queue full", dropped=True)
         else:
-            self.stats.enqueued += 1
+            self.stats.count("enqueued")
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued event was sent or given up; False if ``timeout`` ran out."""
@@ -209,11 +216,11 @@ class BackgroundSender:
                 self._give_up(request, exc)
                 return
             else:
-                self.stats.sent += len(request)
+                self.stats.count("sent", len(request))
                 return
 
     def _give_up(self, events: list[Event], exc: BaseException) -> None:
-        self.stats.failed += len(events)
+        self.stats.count("failed", len(events))
         logger.error("pushbridge %r: giving up on %d event(s): %s", self.alias, len(events), exc)
         _announce_failure(self.alias, events, exc)
 

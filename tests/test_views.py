@@ -403,6 +403,16 @@ def test_template_tag_for_hosted_pusher_and_client_options() -> None:
     assert "csrfToken" not in config
 
 
+def test_each_alias_gets_its_own_config_element() -> None:
+    entries = {"default": {"BACKEND": "memory", "KEY": "a"}, "other": {"BACKEND": "memory", "KEY": "b"}}
+    with override_settings(PUSHBRIDGE=entries):
+        html = Template("{% load pushbridge %}{% pushbridge_config %}{% pushbridge_config using='other' %}").render(
+            Context({})
+        )
+    assert 'id="pushbridge-config"' in html
+    assert 'id="pushbridge-config-other"' in html
+
+
 def test_template_tag_for_a_hosted_pusher_url() -> None:
     with override_settings(PUSHBRIDGE={"default": {"URL": "https://k:s@api-eu.pusher.com/apps/1"}}):
         config = rendered_config(Template("{% load pushbridge %}{% pushbridge_config %}").render(Context({})))

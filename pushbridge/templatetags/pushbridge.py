@@ -69,13 +69,20 @@ def client_config(request: Any = None, using: str = DEFAULT_ALIAS) -> dict[str, 
     return options
 
 
+def config_element_id(using: str) -> str:
+    """``pushbridge-config`` for the default alias, ``pushbridge-config-<alias>`` for others.
+
+    ``PushBridge.fromPage(id)`` reads it; distinct ids let one page hold several aliases.
+    """
+    return "pushbridge-config" if using == DEFAULT_ALIAS else f"pushbridge-config-{using}"
+
+
 @register.simple_tag(takes_context=True)
 def pushbridge_js(context: template.Context, using: str = DEFAULT_ALIAS) -> SafeString:
     """The configuration block and the shim's script tag (the shim sets ``window.PushBridge``)."""
-    config = client_config(context.get("request"), using)
     return format_html(
         '{}\n<script src="{}"></script>',
-        json_script(config, "pushbridge-config"),
+        pushbridge_config(context, using),
         static("pushbridge/pushbridge.js"),
     )
 
@@ -83,4 +90,4 @@ def pushbridge_js(context: template.Context, using: str = DEFAULT_ALIAS) -> Safe
 @register.simple_tag(takes_context=True)
 def pushbridge_config(context: template.Context, using: str = DEFAULT_ALIAS) -> SafeString:
     """Only the configuration block, for pages that load the shim (or pusher-js) themselves."""
-    return json_script(client_config(context.get("request"), using), "pushbridge-config")
+    return json_script(client_config(context.get("request"), using), config_element_id(using))
