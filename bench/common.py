@@ -299,14 +299,18 @@ def _command_output(argv: list[str]) -> str:
         return "unknown"
 
 
-def machine_info() -> dict[str, str]:
-    """What a reader needs to compare our numbers with theirs."""
-    model = "unknown"
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" where there is none)."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    """What a reader needs to compare our numbers with theirs."""
+    model = cpu_model()
     pusher_js = "not installed"
     with contextlib.suppress(OSError, ValueError):
         pusher_js = json.loads((NODE_DIR / "node_modules" / "pusher-js" / "package.json").read_text())["version"]

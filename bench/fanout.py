@@ -60,7 +60,7 @@ ROOT = BENCH.parent
 # The benchmark runs from a checkout, where pushbridge need not be installed.
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
-from common import replace_between_markers, stop_process, wait_until_listening  # noqa: E402
+from common import cpu_model, replace_between_markers, stop_process, wait_until_listening  # noqa: E402
 from loadgen import (  # noqa: E402
     Credentials,
     LoadError,
@@ -349,12 +349,7 @@ def benchmark(args: argparse.Namespace, results: Results, servers: list[Server])
 
 
 def machine_info() -> dict[str, str]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = cpu_model()
     versions = {}
     for package in ("aiohttp", "channels", "daphne", "Django", "Twisted"):
         try:
