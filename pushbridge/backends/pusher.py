@@ -8,6 +8,9 @@ have delivered the event, or that the service asks us to retry, are retried:
 * connection errors (refused, DNS, connect timeout): the request never arrived;
 * HTTP 429 (honouring ``Retry-After``) and 5xx: the service says it did not take it.
 
+A 2xx reply whose body reports an error (``{"error": ..., "code": 401}``, as Soketi answers
+every error) is that error, with the reported status, retried or not by the same rule.
+
 A read timeout is *not* retried: the service may already have published the event, and a
 retry would deliver it twice. Other 4xx are never retried: they will not get better.
 Errors carry the HTTP status and the service's own message.
@@ -30,7 +33,13 @@ from requests.adapters import HTTPAdapter
 from pushbridge import __version__, crypto
 from pushbridge.backends.base import BaseBackend
 from pushbridge.conf import BackendConfig
-from pushbridge.errors import BackendError, BackendUnavailable, InvalidChannel, error_for_status
+from pushbridge.errors import (
+    BackendError,
+    BackendUnavailable,
+    InvalidChannel,
+    error_for_status,
+    error_reported_in,
+)
 from pushbridge.events import Event
 from pushbridge.limits import is_encrypted
 from pushbridge.signing import sign_request
@@ -211,13 +220,12 @@ class PusherBackend(BaseBackend):
                 # taken, so it is not retried; the caller still gets a pushbridge error.
                 raise BackendError(f"The request failed: {_reason(exc)}", backend=self.alias, url=url) from None
             else:
-                if response.status_code < 300:
-                    return _json_reply(response)
-                failure = error_for_status(response.status_code)(
-                    _error_message(response), status=response.status_code, backend=self.alias, url=url
-                )
-                if response.status_code not in RETRY_STATUSES:
-                    raise failure
+                reply, reported = self._outcome(response, url)
+                if reported is None:
+                    return reply
+                if reported.status not in RETRY_STATUSES:
+                    raise reported
+                failure = reported
                 retry_after = _retry_after(response)
             if attempt >= self.retries:
                 raise failure
@@ -227,6 +235,18 @@ class PusherBackend(BaseBackend):
             )
             time.sleep(delay)
             attempt += 1
+
+    def _outcome(self, response: requests.Response, url: str) -> tuple[dict[str, Any], BackendError | None]:
+        """The reply, or the error it reports: by its status, or by its body when the status is 2xx.
+
+        A 2xx whose body reports an error (Soketi answers every error with 200) fails exactly
+        as the reported status would have, so no error is ever taken for success.
+        """
+        if response.status_code >= 300:
+            status = response.status_code
+            return {}, error_for_status(status)(_error_message(response), status=status, backend=self.alias, url=url)
+        reply = _json_reply(response)
+        return reply, error_reported_in(reply, backend=self.alias, url=url)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Full-jitter exponential backoff, or the service's ``Retry-After``, both capped."""
