@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from pushbridge import __version__, crypto
@@ -65,7 +66,9 @@ class PusherBackend(BaseBackend):
         self.app_id = config.require("APP_ID")
         self.key = config.require("KEY")
         self.secret = config.require("SECRET")
-        self.base_url = self._base_url(config)
+        #: One base URL per host of ``HOSTS`` (or the one host), in order of preference.
+        self.base_urls = self._base_urls(config)
+        self._current = 0  # index of the host that answered last: requests go there first
         self.timeout = config.timeout
         self.retries = config.retries
         options = config.options
@@ -75,19 +78,25 @@ class PusherBackend(BaseBackend):
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
 
+    @property
+    def base_url(self) -> str:
+        """The base URL of the host that requests go to first (the one that answered last)."""
+        return self.base_urls[self._current]
+
     @staticmethod
-    def _base_url(config: BackendConfig) -> str:
+    def _base_urls(config: BackendConfig) -> tuple[str, ...]:
         tls = True if config.use_tls is None else config.use_tls
         scheme = "https" if tls else "http"
-        if config.host:
-            host = config.host
-        elif config.cluster:
-            host = f"api-{config.cluster}.pusher.com"
-        else:  # pragma: no cover - CLUSTER has a default
-            host = "api.pusherapp.com"
         default_port = 443 if tls else 80
-        port = "" if config.port in (None, default_port) else f":{config.port}"
-        return f"{scheme}://{host}{port}"
+        if config.hosts:
+            hosts = config.hosts
+        elif config.cluster:
+            hosts = ((f"api-{config.cluster}.pusher.com", config.port),)
+        else:  # pragma: no cover - CLUSTER has a default
+            hosts = (("api.pusherapp.com", config.port),)
+        return tuple(
+            f"{scheme}://{host}" + ("" if port in (None, default_port) else f":{port}") for host, port in hosts
+        )
 
     @property
     def session(self) -> requests.Session:
@@ -197,8 +206,8 @@ class PusherBackend(BaseBackend):
         while True:
             query = sign_request(self.key, self.secret, method, path, params, payload)
             try:
-                response = self.session.request(
-                    method, url, params=query, data=payload or None, headers=headers, timeout=self.timeout
+                response, url = self._send(
+                    method, path, params=query, data=payload or None, headers=headers, timeout=self.timeout
                 )
             except requests.exceptions.ConnectionError as exc:
                 # Includes ConnectTimeout: the request never reached the service, so a retry
@@ -235,6 +244,29 @@ class PusherBackend(BaseBackend):
             )
             time.sleep(delay)
             attempt += 1
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, str]:
+        """Send to the host that answered last; if it refuses the connection, to the next, in turn.
+
+        Only a connection that was never made moves on (refused, unreachable, connect
+        timeout): the request cannot have arrived, so trying another host cannot publish an
+        event twice. The host that answers becomes the first choice of later requests.
+        """
+        count = len(self.base_urls)
+        first = self._current
+        for offset in range(count):
+            index = (first + offset) % count
+            url = self.base_urls[index] + path
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except requests.exceptions.ConnectionError as exc:
+                if offset == count - 1 or not _never_connected(exc):
+                    raise
+                logger.warning("pushbridge %s: %s refused (%s); trying the next host", self.alias, url, _reason(exc))
+                continue
+            self._current = index
+            return response, url
+        raise AssertionError("unreachable: the last host's failure is raised")  # pragma: no cover
 
     def _outcome(self, response: requests.Response, url: str) -> tuple[dict[str, Any], BackendError | None]:
         """The reply, or the error it reports: by its status, or by its body when the status is 2xx.
@@ -289,6 +321,14 @@ def _retry_after(response: requests.Response) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether the connection itself failed (so nothing was sent), rather than a reply."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _reason(exc: Exception) -> str:
