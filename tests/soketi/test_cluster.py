@@ -1,0 +1,195 @@
+"""Two real Soketi nodes on a real Redis behind a real nginx, with clients on both nodes.
+
+The recipe is the one docs/soketi.md gives: the Redis adapter (events, presence, signin and
+client events cross nodes), the Redis cache (cache channels), the Redis rate limiter.
+pusher-js clients connect to each node directly (so both are known to be used) and through the
+balancer; pushbridge sends through the balancer, or straight to the nodes with ``HOSTS``. The
+last test stops a node mid-test. Tests run in file order; the module's cluster is shared.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import override_settings
+
+import pushbridge
+from tests.server.peers import NodePeers, node_available, wait_until
+from tests.services.nginx import NginxServer
+from tests.services.redis import RedisServer
+from tests.soketi.conftest import KEY, MASTER_KEY, SECRET, settings_for
+from tests.soketi.launcher import SoketiNode, app, soketi_installed
+from tests.testapp.models import Message, Room
+
+pytestmark = pytest.mark.peers
+
+
+class Cluster:
+    def __init__(self, redis: RedisServer) -> None:
+        prefix = f"pushbridge-{uuid.uuid4().hex[:8]}"
+        self.options = {
+            "adapter.driver": "redis",
+            "adapter.redis.prefix": prefix,
+            "cache.driver": "redis",
+            "rateLimiter.driver": "redis",
+            "database.redis.host": "127.0.0.1",
+            "database.redis.port": redis.port,
+            "database.redis.keyPrefix": prefix,
+        }
+        self.nodes = [SoketiNode([app()], self.options) for _ in range(2)]
+        self.balancer: NginxServer | None = None
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(redis_server: RedisServer) -> Iterator[Cluster]:
+    if not soketi_installed():
+        pytest.skip("Soketi is not installed: ./scripts/test installs it (npm ci --prefix tests/soketi)")
+    if not node_available():
+        pytest.skip("node is not installed; the pusher-js tests need Node 20")
+    cluster = Cluster(redis_server)
+    for node in cluster.nodes:
+        node.start()
+    balancer = NginxServer([f"127.0.0.1:{node.port}" for node in cluster.nodes]).start()
+    cluster.balancer = balancer
+    yield cluster
+    balancer.stop()
+    cluster.close()
+
+
+@pytest.fixture
+def through_balancer(cluster: Cluster) -> Iterator[None]:
+    """pushbridge's ``default`` alias sends through nginx."""
+    assert cluster.balancer is not None
+    entry = settings_for(cluster.nodes[0], PORT=cluster.balancer.port)
+    with override_settings(PUSHBRIDGE={"default": entry}):
+        yield
+
+
+@pytest.fixture
+def clients(cluster: Cluster) -> Iterator[dict[str, NodePeers]]:
+    """One pusher-js driver per node (``one``, ``two``) and one through the balancer (``lb``)."""
+    assert cluster.balancer is not None
+    ports = {"one": cluster.nodes[0].port, "two": cluster.nodes[1].port, "lb": cluster.balancer.port}
+    drivers = {name: NodePeers("127.0.0.1", port, KEY, SECRET, MASTER_KEY) for name, port in ports.items()}
+    yield drivers
+    for driver in drivers.values():
+        driver.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("through_balancer")
+def test_model_auto_push_reaches_both_nodes(clients):
+    room = Room.objects.create(name="cluster")
+    channel = f"room-{room.pk}"
+    for name in ("one", "two"):
+        clients[name].connect(name)
+        clients[name].subscribe(name, channel)
+    author = User.objects.create(username="ann")
+    message = Message.objects.create(room=room, author=author, text="hi both")
+    for name in ("one", "two"):
+        data = clients[name].wait_event(name, channel, "show-message")["data"]
+        assert data == {"id": message.pk, "text": "hi both", "author.username": "ann"}
+
+
+@pytest.mark.usefixtures("through_balancer")
+def test_presence_across_nodes_and_soketis_user_count(clients):
+    channel = unique("presence-room")
+    clients["one"].connect("a")
+    clients["two"].connect("b")
+    clients["one"].subscribe("a", channel, user={"user_id": "alice", "user_info": {"name": "Alice"}})
+    joined = clients["two"].subscribe("b", channel, user={"user_id": "bob", "user_info": {"name": "Bob"}})
+    assert set(joined["members"]["ids"]) == {"alice", "bob"}  # node two knows node one's member
+    assert clients["one"].wait_event("a", channel, "pusher:member_added")["data"]["id"] == "bob"
+    wait_until(lambda: sorted(pushbridge.channel_users(channel)) == ["alice", "bob"], what="both members")
+    # The same user on both nodes: members are by user, but Soketi's user_count counts per node.
+    clients["two"].connect("a2")
+    clients["two"].subscribe("a2", channel, user={"user_id": "alice", "user_info": {"name": "Alice"}})
+    wait_until(lambda: pushbridge.channel_info(channel, info="user_count")["user_count"] == 3, what="over-count")
+    assert sorted(set(pushbridge.channel_users(channel))) == ["alice", "bob"]
+
+
+@pytest.mark.usefixtures("through_balancer")
+def test_send_to_user_and_client_events_cross_nodes(clients):
+    user_id, channel = unique("user"), unique("private-chat")
+    for name in ("one", "two"):
+        clients[name].connect(name)
+        clients[name].command("signin", client=name, user={"id": user_id})
+        clients[name].subscribe(name, channel)
+
+    def reached_both() -> bool:
+        pushbridge.send_to_user(user_id, "notice", {"n": 1})
+        return all(
+            clients[name].log.matching(lambda e: e["type"] == "user_event" and e["event"] == "notice")
+            for name in ("one", "two")
+        )
+
+    wait_until(reached_both, what="send_to_user to reach the user on both nodes")
+    clients["one"].command("trigger", client="one", channel=channel, event="client-typing", data={"from": "one"})
+    assert clients["two"].wait_event("two", channel, "client-typing")["data"] == {"from": "one"}
+
+
+@pytest.mark.usefixtures("through_balancer")
+def test_cache_channel_is_shared_through_redis(clients):
+    channel = unique("cache-state")
+    clients["one"].connect("first")
+    clients["one"].subscribe("first", channel)
+    pushbridge.trigger(channel, "state", {"v": 7})
+    clients["one"].wait_event("first", channel, "state")
+    clients["two"].connect("late")  # the other node never saw the event itself
+    clients["two"].subscribe("late", channel)
+    assert clients["two"].wait_event("late", channel, "state")["data"] == {"v": 7}
+
+
+def test_a_node_stopped_mid_test_costs_nothing_after_reconnecting(cluster, clients):
+    """Clients reconnect through nginx; pushbridge fails over with HOSTS. Runs last: it stops a node."""
+    assert cluster.balancer is not None
+    channel = unique("room")
+    lb = clients["lb"]
+    names = [f"c{n}" for n in range(4)]  # round-robin puts some on each node
+    for name in names:
+        lb.connect(name)
+        lb.subscribe(name, channel)
+    first, second = cluster.nodes
+    hosts = [f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"]
+    entry = settings_for(first, HOST=None, HOSTS=hosts, RETRIES=0)
+    with override_settings(PUSHBRIDGE={"default": entry}):
+        pushbridge.trigger(channel, "tick", {"n": 1})
+        for name in names:
+            lb.wait_event(name, channel, "tick", data={"n": 1})
+        first.stop()
+        dropped = wait_dropped(lb, names)
+        assert dropped, "round-robin must have put a client on the stopped node"
+        for name in dropped:
+            lb.log.wait_count(
+                lambda e, n=name: (
+                    e["type"] == "event"
+                    and e["client"] == n
+                    and e["channel"] == channel
+                    and e["event"] == "pusher:subscription_succeeded"
+                ),
+                2,
+            )  # pusher-js resubscribed on its new connection, through the balancer
+        pushbridge.trigger(channel, "tick", {"n": 2})  # the first host refuses: sent to the second
+        for name in names:
+            lb.wait_event(name, channel, "tick", data={"n": 2})
+
+
+def wait_dropped(lb: NodePeers, names: list[str]) -> list[str]:
+    """The clients that lost their connection when the node stopped (they reconnect by themselves)."""
+
+    def dropped() -> list[str]:
+        return sorted({e["client"] for e in lb.log.items() if e["type"] == "state" and e["previous"] == "connected"})
+
+    wait_until(lambda: bool(dropped()), what="a client of the stopped node to notice")
+    return dropped()
