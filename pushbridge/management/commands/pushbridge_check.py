@@ -1,8 +1,9 @@
 """``manage.py pushbridge_check``: are the settings right, the service reachable, the keys valid?
 
 Settings are checked as the system checks do; then a signed ``GET /channels`` request proves
-both that the service answers and that it accepts the app id, key and secret. Exits non-zero
-with the reason on the first failure.
+that the service answers and accepts the app id and secret, and a WebSocket opened with the key,
+where browsers will open theirs, proves the key (Soketi's HTTP API does not check it). Exits
+non-zero with the reason on the first failure.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pushbridge.backends import get_backend
 from pushbridge.conf import raw_settings
 from pushbridge.errors import PushbridgeError, UnsupportedOperation
+from pushbridge.key_probe import probe_key, websocket_url
+from pushbridge.templatetags.pushbridge import client_config
 
 
 class Command(BaseCommand):
@@ -44,4 +47,14 @@ class Command(BaseCommand):
                 continue
             except PushbridgeError as exc:
                 raise CommandError(f"{alias}: {where}: {exc}") from None
-            self.stdout.write(self.style.SUCCESS(f"{alias}: {where} reachable, credentials accepted."))
+            options = client_config(using=alias)
+            try:
+                probe_key(options, alias=alias, timeout=backend.config.timeout[1])
+            except PushbridgeError as exc:
+                raise CommandError(f"{alias}: {websocket_url(options)}: {exc}") from None
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{alias}: {where} reachable, credentials accepted (the secret by the HTTP API, "
+                    f"the key by a WebSocket at {websocket_url(options)})."
+                )
+            )
