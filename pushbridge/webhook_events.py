@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+
 def normalise(event: Mapping[str, Any]) -> dict[str, Any]:
     """The signal arguments of one webhook event, with the same types from every service."""
     values = {name: _text(event.get(name)) for name in ("channel", "user_id", "event", "socket_id")}

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from pushbridge.key_probe import websocket_url
+from pushbridge.browser_probe import websocket_url
 from tests.soketi.conftest import settings_for
 
 pytestmark = pytest.mark.peers

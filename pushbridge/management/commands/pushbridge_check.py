@@ -2,8 +2,9 @@
 
 Settings are checked as the system checks do; then a signed ``GET /channels`` request proves
 that the service answers and accepts the app id and secret, and a WebSocket opened with the key,
-where browsers will open theirs, proves the key (Soketi's HTTP API does not check it). Exits
-non-zero with the reason on the first failure.
+where browsers will open theirs, proves the key (Soketi's HTTP API does not check it). That
+connection also signs in and sends a client event, and a warning says when the server has
+switched either off. Exits non-zero with the reason on the first failure.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pushbridge.backends import get_backend
+from pushbridge.browser_probe import ProbeResult, probe, websocket_url
 from pushbridge.conf import raw_settings
 from pushbridge.errors import PushbridgeError, UnsupportedOperation
-from pushbridge.key_probe import probe_key, websocket_url
 from pushbridge.templatetags.pushbridge import client_config
 
 
@@ -49,12 +50,32 @@ class Command(BaseCommand):
                 raise CommandError(f"{alias}: {where}: {exc}") from None
             options = client_config(using=alias)
             try:
-                probe_key(options, alias=alias, timeout=backend.config.timeout[1])
+                found = probe(
+                    options, secret=backend.config.require("SECRET"), alias=alias, timeout=backend.config.timeout[1]
+                )
             except PushbridgeError as exc:
                 raise CommandError(f"{alias}: {websocket_url(options)}: {exc}") from None
             self.stdout.write(
                 self.style.SUCCESS(
                     f"{alias}: {where} reachable, credentials accepted (the secret by the HTTP API, "
                     f"the key by a WebSocket at {websocket_url(options)})."
+                )
+            )
+            self._warn_about(alias, found)
+
+    def _warn_about(self, alias: str, found: ProbeResult) -> None:
+        """Features the server has switched off: not wrong credentials, but silent losses."""
+        if not found.signin:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{alias}: WARNING: signin is off on the server, so send_to_user() and "
+                    "terminate_user_connections() reach nobody (Soketi: enableUserAuthentication on the app)."
+                )
+            )
+        if found.client_events_refused:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{alias}: WARNING: client events are refused ({found.client_events_refused}) "
+                    "(Soketi: enableClientMessages on the app)."
                 )
             )
