@@ -89,12 +89,23 @@ def through_balancer(cluster: Cluster) -> Iterator[None]:
         yield
 
 
+class Drivers(dict):  # type: ignore[type-arg]
+    """pusher-js drivers by where they connect, each started on first use (a Node process each)."""
+
+    def __init__(self, ports: dict[str, int]) -> None:
+        super().__init__()
+        self.ports = ports
+
+    def __missing__(self, name: str) -> NodePeers:
+        driver = self[name] = NodePeers("127.0.0.1", self.ports[name], KEY, SECRET, MASTER_KEY)
+        return driver
+
+
 @pytest.fixture
-def clients(cluster: Cluster) -> Iterator[dict[str, NodePeers]]:
-    """One pusher-js driver per node (``one``, ``two``) and one through the balancer (``lb``)."""
+def clients(cluster: Cluster) -> Iterator[Drivers]:
+    """pusher-js drivers on node ``one``, on node ``two``, and through the balancer (``lb``)."""
     assert cluster.balancer is not None
-    ports = {"one": cluster.nodes[0].port, "two": cluster.nodes[1].port, "lb": cluster.balancer.port}
-    drivers = {name: NodePeers("127.0.0.1", port, KEY, SECRET, MASTER_KEY) for name, port in ports.items()}
+    drivers = Drivers({"one": cluster.nodes[0].port, "two": cluster.nodes[1].port, "lb": cluster.balancer.port})
     yield drivers
     for driver in drivers.values():
         driver.close()
