@@ -4,15 +4,15 @@ The nodes run the recipe docs/soketi.md gives, read from the page itself: the Re
 (events, presence, signin and client events cross nodes), the Redis cache (cache channels), the
 Redis rate limiter. pusher-js clients connect to each node directly (so both are known to be
 used) and through the balancer; pushbridge sends through the balancer, or straight to the
-nodes with ``HOSTS``. The last test stops a node mid-test. Tests run in file order; the
-module's cluster is shared.
+nodes with ``HOSTS``. The last two tests stop a node, then kill the other, mid-test. Tests run
+in file order; the module's cluster is shared.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -180,24 +180,34 @@ def test_cache_channel_is_shared_through_redis(clients):
 
 
 def test_a_node_stopped_mid_test_costs_nothing_after_reconnecting(cluster, clients):
-    """Clients reconnect through nginx; pushbridge fails over with HOSTS. Runs last: it stops a node."""
-    assert cluster.balancer is not None
+    """Graceful stop (SIGTERM: Soketi tells its clients to reconnect). Leaves node one stopped."""
+    victim, survivor = cluster.nodes
+    lose_a_node(clients["lb"], victim, survivor, victim.stop)
+
+
+def test_a_node_killed_mid_test_costs_nothing_after_reconnecting(cluster, clients):
+    """A crash (SIGKILL: no goodbye), after node one is back. Leaves node two dead."""
+    survivor, victim = cluster.nodes
+    survivor.start()
+    lose_a_node(clients["lb"], victim, survivor, victim.kill)
+
+
+def lose_a_node(lb: NodePeers, victim: SoketiNode, survivor: SoketiNode, end: Callable[[], None]) -> None:
+    """Clients reconnect through nginx and resubscribe; pushbridge's HOSTS fail over to the survivor."""
     channel = unique("room")
-    lb = clients["lb"]
-    names = [f"c{n}" for n in range(4)]  # round-robin puts some on each node
+    names = [f"c{n}" for n in range(4)]  # round-robin puts them on both nodes, when both are up
     for name in names:
         lb.connect(name)
         lb.subscribe(name, channel)
-    first, second = cluster.nodes
-    hosts = [f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"]
-    entry = settings_for(first, HOST=None, HOSTS=hosts, RETRIES=0)
+    hosts = [f"127.0.0.1:{victim.port}", f"127.0.0.1:{survivor.port}"]  # the victim first
+    entry = settings_for(victim, HOST=None, HOSTS=hosts, RETRIES=0)
     with override_settings(PUSHBRIDGE={"default": entry}):
         pushbridge.trigger(channel, "tick", {"n": 1})
         for name in names:
             lb.wait_event(name, channel, "tick", data={"n": 1})
-        first.stop()
+        end()
         dropped = wait_dropped(lb, names)
-        assert dropped, "round-robin must have put a client on the stopped node"
+        assert dropped, "round-robin must have put a client on the lost node"
         for name in dropped:
             lb.log.wait_count(
                 lambda e, n=name: (
@@ -208,7 +218,7 @@ def test_a_node_stopped_mid_test_costs_nothing_after_reconnecting(cluster, clien
                 ),
                 2,
             )  # pusher-js resubscribed on its new connection, through the balancer
-        pushbridge.trigger(channel, "tick", {"n": 2})  # the first host refuses: sent to the second
+        pushbridge.trigger(channel, "tick", {"n": 2})  # the victim refuses: sent to the survivor
         for name in names:
             lb.wait_event(name, channel, "tick", data={"n": 2})
 
