@@ -19,7 +19,7 @@ from tests.server.peers import wait_until
 from tests.services.nginx import NginxServer
 from tests.services.redis import RedisServer
 from tests.soketi.launcher import SoketiNode, app, soketi_installed
-from tests.soketi.test_cluster import documented_node_config
+from tests.soketi.recipe import cluster_options
 
 pytestmark = pytest.mark.browser
 
@@ -30,11 +30,7 @@ APP_ID = "123456"
 
 class ShimCluster:
     def __init__(self, redis: RedisServer) -> None:
-        recipe = documented_node_config()
-        options = {k: v for k, v in recipe.items() if k not in ("port", "appManager.array.apps")}
-        options.update(
-            {"database.redis.port": redis.port, "adapter.redis.prefix": "shim", "database.redis.keyPrefix": "shim"}
-        )
+        options = cluster_options(redis.port)
         # Pages that never sign in must not be closed mid-test (docs/soketi.md: signin timeout).
         options["userAuthenticationTimeout"] = 600_000
         self.nodes = [SoketiNode([app(APP_ID, KEY, SECRET)], options).start() for _ in range(2)]

@@ -10,11 +10,8 @@ in file order; the module's cluster is shared.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -26,37 +23,20 @@ from tests.services.nginx import NginxServer
 from tests.services.redis import RedisServer
 from tests.soketi.conftest import KEY, MASTER_KEY, SECRET, settings_for
 from tests.soketi.launcher import SoketiNode, soketi_installed
+from tests.soketi.recipe import cluster_options, documented_apps
 from tests.testapp.models import Message, Room
 
 pytestmark = pytest.mark.peers
-
-
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "soketi.md"
-RECIPE_MARK = "<!-- cluster-node-config"
-
-
-def documented_node_config() -> dict[str, Any]:
-    """The Soketi config of a cluster node, exactly as docs/soketi.md gives it."""
-    text = DOCS.read_text()
-    block = text[text.index(RECIPE_MARK) :]
-    start = block.index("```json\n") + len("```json\n")
-    return dict(json.loads(block[start : block.index("```", start)]))
 
 
 class Cluster:
     """Two nodes configured by the documented recipe, with this machine's ports and Redis."""
 
     def __init__(self, redis: RedisServer) -> None:
-        recipe = documented_node_config()
-        prefix = f"pushbridge-{uuid.uuid4().hex[:8]}"
-        self.options = {k: v for k, v in recipe.items() if k not in ("port", "appManager.array.apps")}
-        self.options.update(
-            {"database.redis.port": redis.port, "adapter.redis.prefix": prefix, "database.redis.keyPrefix": prefix}
-        )
-        # The documented app, without its webhook to www.example.com.
-        apps = [{**documented, "webhooks": []} for documented in recipe["appManager.array.apps"]]
+        apps = documented_apps()
         assert [(a["key"], a["secret"]) for a in apps] == [(KEY, SECRET)]
-        self.nodes = [SoketiNode(apps, self.options) for _ in range(2)]
+        options = cluster_options(redis.port)  # one prefix for both nodes: they are one cluster
+        self.nodes = [SoketiNode(apps, options) for _ in range(2)]
         self.balancer: NginxServer | None = None
 
     def close(self) -> None:
