@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from pushbridge.browser_probe import websocket_url
+from tests.services.process import free_port
 from tests.soketi.conftest import settings_for
 
 pytestmark = pytest.mark.peers
@@ -70,3 +71,17 @@ def test_hosted_pusher_address() -> None:
     assert websocket_url({"key": "k", "cluster": "eu", "forceTLS": True, "wsHost": "ws-eu.pusher.com"}).startswith(
         "wss://ws-eu.pusher.com:443/app/k?protocol=7"
     )
+
+
+def test_every_host_of_hosts_is_queried(soketi):
+    both = [f"127.0.0.1:{soketi.port}", f"localhost:{soketi.port}"]
+    with override_settings(PUSHBRIDGE={"default": settings_for(soketi, HOST=None, HOSTS=both)}):
+        output = check()
+    assert f"default: http://127.0.0.1:{soketi.port} reachable, secret accepted." in output
+    assert f"default: http://localhost:{soketi.port} reachable, secret accepted." in output
+    dead = f"127.0.0.1:{free_port()}"
+    entry = settings_for(soketi, HOST=None, HOSTS=[f"127.0.0.1:{soketi.port}", dead], RETRIES=0)
+    with override_settings(PUSHBRIDGE={"default": entry}), pytest.raises(CommandError) as caught:
+        check()
+    assert f"default: http://{dead}: " in str(caught.value)
+    assert "Could not connect" in str(caught.value)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.module_loading import import_string
 
-from pushbridge.backends import get_backend
+from pushbridge.backends import BaseBackend, get_backend
 from pushbridge.browser_probe import ProbeResult, probe, websocket_url
 from pushbridge.conf import raw_settings
 from pushbridge.errors import PushbridgeError, UnsupportedOperation
@@ -42,12 +43,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"{alias}: {type(backend).__name__} has no server to reach; settings OK.")
                 continue
             try:
-                backend.channels()
+                self._query_every_host(backend)
             except UnsupportedOperation:
                 self.stdout.write(f"{alias}: {where} cannot be queried; settings OK, credentials unproven.")
                 continue
-            except PushbridgeError as exc:
-                raise CommandError(f"{alias}: {where}: {exc}") from None
             options = client_config(using=alias)
             try:
                 found = probe(
@@ -62,6 +61,24 @@ class Command(BaseCommand):
                 )
             )
             self._warn_about(alias, found)
+
+    def _query_every_host(self, backend: BaseBackend) -> None:
+        """A signed query to each host of the alias (each of ``HOSTS``): one wrong host must not hide."""
+        hosts = backend.config.one_per_host()
+        for config in hosts:
+            single = backend if len(hosts) == 1 else import_string(config.backend)(config)
+            where = getattr(single, "base_url", type(single).__name__)
+            try:
+                single.channels()
+            except UnsupportedOperation:
+                raise
+            except PushbridgeError as exc:
+                raise CommandError(f"{backend.alias}: {where}: {exc}") from None
+            finally:
+                if single is not backend:
+                    single.close()
+            if len(hosts) > 1:
+                self.stdout.write(f"{backend.alias}: {where} reachable, secret accepted.")
 
     def _warn_about(self, alias: str, found: ProbeResult) -> None:
         """Features the server has switched off: not wrong credentials, but silent losses."""
