@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-import pushbridge
+from pushbridge.api import authenticate_channel, authenticate_user, verify_webhook
 from pushbridge.auth import authorize
 from pushbridge.backends import get_backend
 from pushbridge.bodies import request_data
@@ -94,7 +94,7 @@ def channel_auth(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpRespon
         user_id = decision.user_id if decision.user_id is not None else request.user.pk
         user_info = decision.user_info if decision.user_info is not None else default_user_info(request.user)
     try:
-        reply = pushbridge.authenticate_channel(
+        reply = authenticate_channel(
             str(socket_id), str(channel_name), user_id=user_id, user_info=user_info, using=using
         )
     except ValidationError as exc:
@@ -111,7 +111,7 @@ def user_auth(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpResponse:
         socket_id = request_data(request).get("socket_id")
         if not socket_id:
             return _error("socket_id is required.", 400)
-        reply = pushbridge.authenticate_user(str(socket_id), _user_data_builder()(request), using=using)
+        reply = authenticate_user(str(socket_id), _user_data_builder()(request), using=using)
     except ValidationError as exc:
         return _error(str(exc), 400)
     return JsonResponse(reply)
@@ -126,7 +126,7 @@ def webhooks(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpResponse:
     If a signal receiver raises, the batch is forgotten and a 500 makes Pusher retry it.
     """
     try:
-        payload = pushbridge.verify_webhook(
+        payload = verify_webhook(
             request.headers.get("X-Pusher-Key"), request.headers.get("X-Pusher-Signature"), request.body, using=using
         )
     except WebhookVerificationError as exc:
