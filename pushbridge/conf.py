@@ -20,6 +20,7 @@ Every error names the setting that is missing or malformed.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -166,6 +167,15 @@ def resolve_backend_path(name: str) -> str:
     return BACKEND_ALIASES.get(name, name)
 
 
+def _backend_hint(name: str) -> str:
+    """What to write instead of an unknown short backend name: the nearest one, if any is near."""
+    known = ", ".join(map(repr, BACKEND_ALIASES))
+    close = difflib.get_close_matches(name.lower(), BACKEND_ALIASES, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}? (one of {known}, or a dotted path to a class)"
+    return f"use one of {known}, or a dotted path to a class."
+
+
 def _django_settings() -> Any | None:
     """Django's settings object if a settings module is in use, else None (plain scripts)."""
     from django.conf import settings
@@ -237,6 +247,9 @@ def build_config(alias: str, entry: Mapping[str, Any], *, url_setting: str | Non
         raise ConfigurationError(
             f"{name('BACKEND')} is required: one of {', '.join(map(repr, BACKEND_ALIASES))} or a dotted path."
         )
+    if "." not in backend_name and backend_name not in BACKEND_ALIASES:
+        hint = _backend_hint(backend_name)
+        raise ConfigurationError(f"{name('BACKEND')} = {backend_name!r} is not a backend; {hint}")
     path = resolve_backend_path(backend_name)
     try:
         backend_class = import_string(path)

@@ -497,6 +497,29 @@ def test_checks_report_bad_settings() -> None:
     assert checks.check_settings() == []
 
 
+def test_checks_suggest_the_backend_meant() -> None:
+    with override_settings(PUSHBRIDGE={"default": {"BACKEND": "embeded"}}):
+        [error] = checks.check_settings()
+    assert error.id == "pushbridge.E002"
+    assert error.msg == (
+        "PUSHBRIDGE['default']['BACKEND'] = 'embeded' is not a backend; did you mean 'embedded'? "
+        "(one of 'pusher', 'soketi', 'embedded', 'memory', or a dotted path to a class)"
+    )
+
+
+def test_check_reports_a_missing_urls_include() -> None:
+    assert checks.check_urls_included() == []
+    with override_settings(ROOT_URLCONF="tests.urls_without_pushbridge"):
+        [warning] = checks.check_urls_included()
+        assert warning.id == "pushbridge.W002"
+        assert "pushbridge.urls is not included in tests.urls_without_pushbridge" in warning.msg
+        assert "4 authorization callback(s) are registered" in warning.msg
+        assert warning.hint == 'Add path("pushbridge/", include("pushbridge.urls")) to urlpatterns.'
+        out = StringIO()
+        call_command("check", stdout=out, stderr=out)
+        assert "pushbridge.W002" in out.getvalue()
+
+
 def test_checks_report_missing_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PUSHBRIDGE_URL", raising=False)
     from django.conf import settings
