@@ -27,9 +27,10 @@ from typing import Any, ClassVar
 import requests
 from requests.adapters import HTTPAdapter
 
-from pushbridge import __version__, crypto
+from pushbridge import crypto
 from pushbridge.backends.base import BaseBackend
 from pushbridge.conf import BackendConfig
+from pushbridge.defaults import DEFAULT_CLUSTER, VERSION, pusher_api_host
 from pushbridge.errors import BackendError, BackendUnavailable, InvalidChannel, error_for_status
 from pushbridge.events import Event
 from pushbridge.limits import is_encrypted
@@ -43,7 +44,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 class PusherBackend(BaseBackend):
     """Send through the Pusher Channels HTTP API (hosted Pusher, or any compatible server)."""
 
-    default_settings = {"CLUSTER": "mt1", "USE_TLS": True}
+    default_settings = {"CLUSTER": DEFAULT_CLUSTER, "USE_TLS": True}
     required_settings: ClassVar[tuple[str, ...]] = ("APP_ID", "KEY", "SECRET")
 
     #: First retry waits up to this many seconds; each further retry doubles it (full jitter).
@@ -70,12 +71,7 @@ class PusherBackend(BaseBackend):
     def _base_url(config: BackendConfig) -> str:
         tls = True if config.use_tls is None else config.use_tls
         scheme = "https" if tls else "http"
-        if config.host:
-            host = config.host
-        elif config.cluster:
-            host = f"api-{config.cluster}.pusher.com"
-        else:  # pragma: no cover - CLUSTER has a default
-            host = "api.pusherapp.com"
+        host = config.host or pusher_api_host(config.cluster or DEFAULT_CLUSTER)
         default_port = 443 if tls else 80
         port = "" if config.port in (None, default_port) else f":{config.port}"
         return f"{scheme}://{host}{port}"
@@ -97,8 +93,8 @@ class PusherBackend(BaseBackend):
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        session.headers["User-Agent"] = f"pushbridge/{__version__}"
-        session.headers["X-Pusher-Library"] = f"pushbridge {__version__}"
+        session.headers["User-Agent"] = f"pushbridge/{VERSION}"
+        session.headers["X-Pusher-Library"] = f"pushbridge {VERSION}"
         # requests reads proxy and CA settings from the environment on every request, which
         # costs more than the rest of a trigger; read them once, for this one base URL.
         session.trust_env = False
