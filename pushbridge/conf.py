@@ -23,6 +23,7 @@ Every error names the setting that is missing or malformed.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -31,6 +32,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pushbridge.crypto import parse_master_key
+from pushbridge.defaults import (
+    DEFAULT_CLUSTER,
+    DEFAULT_DISPATCH,
+    DEFAULT_QUEUE_SIZE,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+)
 from pushbridge.errors import ConfigurationError, EncryptionError
 
 ENV_URL = "PUSHBRIDGE_URL"
@@ -86,15 +94,15 @@ class BackendConfig:
     #: ``PORT``); ``host`` and ``port`` are the first of them. ``port`` ``None``: the scheme's.
     hosts: tuple[tuple[str, int | None], ...] = ()
     use_tls: bool | None = None
-    timeout: tuple[float, float] = (2.0, 5.0)
-    retries: int = 2
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
     max_payload_bytes: int | None = None
     encryption_master_key: bytes | None = field(default=None, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
     #: ``"sync"``: send before ``trigger()`` returns; ``"background"``: queue and batch.
-    dispatch: str = "sync"
+    dispatch: str = DEFAULT_DISPATCH
     #: Events the background sender may hold before it drops new ones.
-    queue_size: int = 10_000
+    queue_size: int = DEFAULT_QUEUE_SIZE
     #: Options for the browser client, merged over what ``{% pushbridge_js %}`` derives
     #: (``wsHost``, ``wsPort``, ``forceTLS``...): for when browsers reach the server by
     #: another address than Django does.
@@ -172,7 +180,7 @@ def parse_url(url: str, *, setting: str = ENV_URL) -> dict[str, Any]:
     if port == (443 if transport == "https" else 80):
         port = None  # the scheme's own port is no choice of the user's
     if cluster and port is None:
-        values["CLUSTER"] = cluster["cluster"] or "mt1"
+        values["CLUSTER"] = cluster["cluster"] or DEFAULT_CLUSTER
     else:
         values["HOST"] = parts.hostname
         if port is not None:
@@ -188,6 +196,15 @@ _PUSHER_API_HOST = re.compile(r"api(?:-(?P<cluster>[a-z0-9]+))?\.(?:pusher\.com|
 def resolve_backend_path(name: str) -> str:
     """Return the dotted path of a backend given by short alias or dotted path."""
     return BACKEND_ALIASES.get(name, name)
+
+
+def _backend_hint(name: str) -> str:
+    """What to write instead of an unknown short backend name: the nearest one, if any is near."""
+    known = ", ".join(map(repr, BACKEND_ALIASES))
+    close = difflib.get_close_matches(name.lower(), BACKEND_ALIASES, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}? (one of {known}, or a dotted path to a class)"
+    return f"use one of {known}, or a dotted path to a class."
 
 
 def _django_settings() -> Any | None:
@@ -262,6 +279,9 @@ def build_config(alias: str, entry: Mapping[str, Any], *, url_setting: str | Non
         raise ConfigurationError(
             f"{name('BACKEND')} is required: one of {', '.join(map(repr, BACKEND_ALIASES))} or a dotted path."
         )
+    if "." not in backend_name and backend_name not in BACKEND_ALIASES:
+        hint = _backend_hint(backend_name)
+        raise ConfigurationError(f"{name('BACKEND')} = {backend_name!r} is not a backend; {hint}")
     path = resolve_backend_path(backend_name)
     try:
         backend_class = import_string(path)
@@ -288,13 +308,14 @@ def build_config(alias: str, entry: Mapping[str, Any], *, url_setting: str | Non
         port=hosts[0][1] if hosts else port,
         hosts=hosts,
         use_tls=_optional_bool(merged, "USE_TLS", name),
-        timeout=_timeout(merged.get("TIMEOUT", (2.0, 5.0)), name("TIMEOUT")),
-        retries=_optional_int({"RETRIES": 2, **merged}, "RETRIES", name, low=0, high=10) or 0,
+        timeout=_timeout(merged.get("TIMEOUT", DEFAULT_TIMEOUT), name("TIMEOUT")),
+        retries=_optional_int({"RETRIES": DEFAULT_RETRIES, **merged}, "RETRIES", name, low=0, high=10) or 0,
         max_payload_bytes=_optional_int(merged, "MAX_PAYLOAD_BYTES", name, low=1, high=100 * 1024 * 1024),
         encryption_master_key=_master_key(merged.get("ENCRYPTION_MASTER_KEY"), name("ENCRYPTION_MASTER_KEY")),
         options=_options(merged.get("OPTIONS", {}), name("OPTIONS")),
-        dispatch=_choice(merged.get("DISPATCH", "sync"), ("sync", "background"), name("DISPATCH")),
-        queue_size=_optional_int({"QUEUE_SIZE": 10_000, **merged}, "QUEUE_SIZE", name, low=1, high=10**7) or 1,
+        dispatch=_choice(merged.get("DISPATCH", DEFAULT_DISPATCH), ("sync", "background"), name("DISPATCH")),
+        queue_size=_optional_int({"QUEUE_SIZE": DEFAULT_QUEUE_SIZE, **merged}, "QUEUE_SIZE", name, low=1, high=10**7)
+        or 1,
         client_options=_options(merged.get("CLIENT_OPTIONS", {}), name("CLIENT_OPTIONS")),
     )
     for key in getattr(backend_class, "required_settings", ()):

@@ -31,9 +31,10 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from pushbridge import __version__, crypto
+from pushbridge import crypto
 from pushbridge.backends.base import BaseBackend
 from pushbridge.conf import BackendConfig
+from pushbridge.defaults import DEFAULT_CLUSTER, VERSION, pusher_api_host
 from pushbridge.errors import (
     BackendError,
     BackendUnavailable,
@@ -53,7 +54,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 class PusherBackend(BaseBackend):
     """Send through the Pusher Channels HTTP API (hosted Pusher, or any compatible server)."""
 
-    default_settings = {"CLUSTER": "mt1", "USE_TLS": True}
+    default_settings = {"CLUSTER": DEFAULT_CLUSTER, "USE_TLS": True}
     required_settings: ClassVar[tuple[str, ...]] = ("APP_ID", "KEY", "SECRET")
 
     #: First retry waits up to this many seconds; each further retry doubles it (full jitter).
@@ -88,12 +89,7 @@ class PusherBackend(BaseBackend):
         tls = True if config.use_tls is None else config.use_tls
         scheme = "https" if tls else "http"
         default_port = 443 if tls else 80
-        if config.hosts:
-            hosts = config.hosts
-        elif config.cluster:
-            hosts = ((f"api-{config.cluster}.pusher.com", config.port),)
-        else:  # pragma: no cover - CLUSTER has a default
-            hosts = (("api.pusherapp.com", config.port),)
+        hosts = config.hosts or ((pusher_api_host(config.cluster or DEFAULT_CLUSTER), config.port),)
         return tuple(
             f"{scheme}://{host}" + ("" if port in (None, default_port) else f":{port}") for host, port in hosts
         )
@@ -115,8 +111,8 @@ class PusherBackend(BaseBackend):
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        session.headers["User-Agent"] = f"pushbridge/{__version__}"
-        session.headers["X-Pusher-Library"] = f"pushbridge {__version__}"
+        session.headers["User-Agent"] = f"pushbridge/{VERSION}"
+        session.headers["X-Pusher-Library"] = f"pushbridge {VERSION}"
         # requests reads proxy and CA settings from the environment on every request, which
         # costs more than the rest of a trigger; read them once, for this one base URL.
         session.trust_env = False
