@@ -20,6 +20,7 @@ from django.test import override_settings
 
 import pushbridge
 from pushbridge import dispatch
+from pushbridge.dispatch import retry
 from pushbridge.errors import InvalidChannel
 from pushbridge.signals import dispatch_failed
 
@@ -28,14 +29,12 @@ FAST = {"retry_backoff": 0.001, "retry_backoff_max": 0.002}
 
 
 def background(**extra: Any) -> override_settings:
-    entry = {"BACKEND": "soketi", "DISPATCH": "background", "RETRIES": 0, "OPTIONS": FAST, **extra}
+    entry = {"BACKEND": "soketi", "DISPATCH": "background", "OPTIONS": FAST, **extra}
     return override_settings(PUSHBRIDGE={"default": entry})
 
 
 @pytest.fixture(autouse=True)
-def fast_background_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(dispatch, "BACKGROUND_BACKOFF", 0.001)
-    monkeypatch.setattr(dispatch, "BACKGROUND_BACKOFF_MAX", 0.002)
+def stop_senders() -> Iterator[None]:
     yield
     dispatch.shutdown()
 
@@ -95,7 +94,8 @@ def test_outage_never_raises_and_is_announced(failures: list[dict[str, Any]]) ->
         api.post(f"{BASE}/apps/app-id/events", body=requests.exceptions.ConnectionError("refused"))
         pushbridge.trigger("c", "e", {"n": 1})  # must not raise
         assert pushbridge.flush(timeout=10)
-        assert len(api.calls) == 1 + dispatch.BACKGROUND_RETRIES
+        # one owner of retries: the backend sends once per attempt, nothing nests
+        assert len(api.calls) == 1 + retry.DEFAULTS["background"][0]
         assert dispatch.stats()["default"].failed == 1
     [failure] = failures
     assert failure["sender"] == "default"
@@ -206,10 +206,10 @@ def test_arrival_gap_tracks_traffic_and_lingering_takes_one_request() -> None:
     for i in range(15):
         sender.enqueue(pushbridge.Event("c", "e", i))
     assert sender._arrival_gap < 1.0  # a finite moving average: traffic is noticed
-    first = sender.queue.get()
-    taken = sender._take_more([first], linger=True)
+    taken = list(sender._take(linger=True))
     assert [e.data for e in taken] == [str(i) for i in range(10)]  # one full request, in order
-    rest = sender._take_more([sender.queue.get()], linger=False)
+    sender._in_flight = []
+    rest = sender._take(linger=False)
     assert [e.data for e in rest] == [str(i) for i in range(10, 15)]
 
 

@@ -2,14 +2,16 @@
 
 One pooled keep-alive :class:`requests.Session` per backend, signed requests (``auth_key``,
 ``auth_timestamp``, ``auth_version``, ``body_md5``, ``auth_signature``), connect and read
-timeouts, and bounded retries with jittered exponential backoff. Only failures that cannot
-have delivered the event, or that the service asks us to retry, are retried:
+connect and read timeouts. Each call sends ONE request and never waits or loops: retries belong
+to ``pushbridge.dispatch.retry``, which every dispatch mode uses. This module only classifies a
+failure as retryable (``BackendError.retryable``) when it cannot have delivered the event, or
+when the service asks for a retry:
 
 * connection errors (refused, DNS, connect timeout): the request never arrived;
-* HTTP 429 (honouring ``Retry-After``) and 5xx: the service says it did not take it.
+* HTTP 429 and 5xx: the service says it did not take it (``Retry-After`` is passed on).
 
-A read timeout is *not* retried: the service may already have published the event, and a
-retry would deliver it twice. Other 4xx are never retried: they will not get better.
+A read timeout is *not* retryable: the service may already have published the event, and a
+retry would deliver it twice. Other 4xx are never retryable: they will not get better.
 Errors carry the HTTP status and the service's own message.
 """
 
@@ -18,9 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -46,11 +46,6 @@ class PusherBackend(BaseBackend):
     default_settings = {"CLUSTER": "mt1", "USE_TLS": True}
     required_settings: ClassVar[tuple[str, ...]] = ("APP_ID", "KEY", "SECRET")
 
-    #: First retry waits up to this many seconds; each further retry doubles it (full jitter).
-    retry_backoff = 0.1
-    #: No single wait is longer than this, whatever ``Retry-After`` says.
-    retry_backoff_max = 2.0
-
     def __init__(self, config: BackendConfig) -> None:
         super().__init__(config)
         self.app_id = config.require("APP_ID")
@@ -58,11 +53,7 @@ class PusherBackend(BaseBackend):
         self.secret = config.require("SECRET")
         self.base_url = self._base_url(config)
         self.timeout = config.timeout
-        self.retries = config.retries
-        options = config.options
-        self.retry_backoff = float(options.get("retry_backoff", self.retry_backoff))
-        self.retry_backoff_max = float(options.get("retry_backoff_max", self.retry_backoff_max))
-        self._pool_size = int(options.get("pool_maxsize", 10))
+        self._pool_size = int(config.options.get("pool_maxsize", 10))
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
 
@@ -184,55 +175,37 @@ class PusherBackend(BaseBackend):
         payload = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"} if body is not None else {}
         url = self.base_url + path
-        attempt = 0
-        while True:
-            query = sign_request(self.key, self.secret, method, path, params, payload)
-            try:
-                response = self.session.request(
-                    method, url, params=query, data=payload or None, headers=headers, timeout=self.timeout
-                )
-            except requests.exceptions.ConnectionError as exc:
-                # Includes ConnectTimeout: the request never reached the service, so a retry
-                # cannot deliver an event twice.
-                failure: BackendError = BackendUnavailable(
-                    f"Could not connect: {_reason(exc)}", backend=self.alias, url=url
-                )
-                retry_after = None
-            except requests.exceptions.Timeout:
-                raise BackendUnavailable(
-                    f"No reply within {self.timeout[1]} s; not retried, since the service may already "
-                    "have published the event.",
-                    backend=self.alias,
-                    url=url,
-                    retryable=False,
-                ) from None
-            except requests.exceptions.RequestException as exc:
-                # A broken reply (bad chunking, undecodable body...): the request may have been
-                # taken, so it is not retried; the caller still gets a pushbridge error.
-                raise BackendError(f"The request failed: {_reason(exc)}", backend=self.alias, url=url) from None
-            else:
-                if response.status_code < 300:
-                    return _json_reply(response)
-                failure = error_for_status(response.status_code)(
-                    _error_message(response), status=response.status_code, backend=self.alias, url=url
-                )
-                if response.status_code not in RETRY_STATUSES:
-                    raise failure
-                retry_after = _retry_after(response)
-            if attempt >= self.retries:
-                raise failure
-            delay = self._backoff(attempt, retry_after)
-            logger.warning(
-                "pushbridge %s %s failed (%s); retry %d in %.2f s", method, path, failure, attempt + 1, delay
+        query = sign_request(self.key, self.secret, method, path, params, payload)
+        try:
+            response = self.session.request(
+                method, url, params=query, data=payload or None, headers=headers, timeout=self.timeout
             )
-            time.sleep(delay)
-            attempt += 1
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full-jitter exponential backoff, or the service's ``Retry-After``, both capped."""
-        if retry_after is not None:
-            return min(retry_after, self.retry_backoff_max)
-        return random.uniform(0, min(self.retry_backoff_max, self.retry_backoff * 2**attempt))
+        except requests.exceptions.ConnectionError as exc:
+            # Includes ConnectTimeout: the request never reached the service, so a retry
+            # cannot deliver an event twice.
+            raise BackendUnavailable(f"Could not connect: {_reason(exc)}", backend=self.alias, url=url) from None
+        except requests.exceptions.Timeout:
+            raise BackendUnavailable(
+                f"No reply within {self.timeout[1]} s; not retried, since the service may already "
+                "have published the event.",
+                backend=self.alias,
+                url=url,
+                retryable=False,
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            # A broken reply (bad chunking, undecodable body...): the request may have been
+            # taken, so it is not retryable; the caller still gets a pushbridge error.
+            raise BackendError(f"The request failed: {_reason(exc)}", backend=self.alias, url=url) from None
+        if response.status_code < 300:
+            return _json_reply(response)
+        raise error_for_status(response.status_code)(
+            _error_message(response),
+            status=response.status_code,
+            backend=self.alias,
+            url=url,
+            retryable=response.status_code in RETRY_STATUSES,
+            retry_after=_retry_after(response),
+        )
 
 
 def _info(info: Iterable[str] | str) -> str:
