@@ -1,5 +1,8 @@
 """Django settings for pushbridge's own test suite (a real SQLite database, no network)."""
 
+import os
+import tempfile
+
 SECRET_KEY = "pushbridge-tests-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -20,7 +23,15 @@ MIDDLEWARE = [
 ROOT_URLCONF = "tests.urls"
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
 STATIC_URL = "/static/"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# The test database is a file, not SQLite's shared-cache memory database: pushbridge's relay
+# thread reads what the test committed on a connection of its own, as in production.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": ":memory:",
+        "TEST": {"NAME": os.path.join(tempfile.gettempdir(), f"pushbridge-tests-{os.getpid()}.sqlite3")},
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PUSHBRIDGE = {
     "default": {"BACKEND": "memory"},
