@@ -61,7 +61,7 @@ from pushbridge.backends import get_backend
 from pushbridge.conf import DEFAULT_ALIAS
 from pushbridge.errors import ConfigurationError, PushbridgeError
 from pushbridge.events import Event
-from pushbridge.signals import dispatch_failed
+from pushbridge.signals import dispatch_failed, events_coalesced
 from pushbridge.sockets import current_socket_id
 
 logger = logging.getLogger("pushbridge.broadcast")
@@ -428,10 +428,12 @@ def _committed(db_alias: str, key: _Key, entry: _Pending) -> None:
     if not refs:
         _pending(db_alias).pop(key, None)
     survivors = [pending for _, pending in alive]
+    operation = _merged_operation([s.operation for s in survivors])
+    if len(survivors) > 1:
+        _announce_coalesced(key, survivors, operation)
     if survivors[-1].stored:
         _send_stored(survivors[-1])
         return
-    operation = _merged_operation([s.operation for s in survivors])
     if operation is None:
         return
     final = _final_entry(survivors)
@@ -466,6 +468,22 @@ def _send_stored(final: _Pending) -> None:
     except PushbridgeError as exc:
         logger.error("Auto-push to %s failed: %s", backend.alias, exc)
         dispatch_failed.send_robust(sender=backend.alias, events=events, error=exc, dropped=False)
+
+
+def _announce_coalesced(key: _Key, survivors: list[_Pending], operation: str | None) -> None:
+    """Tell whoever listens (the test kit) which saves became one event, and which event."""
+    if not events_coalesced.receivers:
+        return
+    events = key[0].events
+    final = _final_entry(survivors).event
+    events_coalesced.send_robust(
+        sender=key[0].model,
+        pk=key[1],
+        operations=[s.operation for s in survivors],
+        would_have_sent=[events.get(s.operation) for s in survivors],
+        sent=None if operation is None else events.get(operation),
+        channels=list(final.channels) if final is not None else [],
+    )
 
 
 def _final_entry(survivors: list[_Pending]) -> _Pending:

@@ -57,13 +57,16 @@ def script(port: int, count: int, *, before: str = "", after: str = "", timeout:
     )
 
 
-def run(code: str, *, stop: signal.Signals | None = None) -> subprocess.CompletedProcess[str]:
+def run(code: str, *, stop: signal.Signals | None = None, ready: str = "queued") -> subprocess.CompletedProcess[str]:
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
-    first = process.stdout.readline()
-    assert first == "queued\n", first + process.stderr.read()  # type: ignore[union-attr]
+    first = ""
+    while not first.endswith(f"{ready}\n"):
+        line = process.stdout.readline()
+        assert line, first + process.stderr.read()  # type: ignore[union-attr]
+        first += line
     if stop is not None:
         process.send_signal(stop)
     out, err = process.communicate(timeout=90)
@@ -92,8 +95,15 @@ def test_sigterm_flushes_the_queue_then_terminates(slow_service: tuple[int, list
 
 def test_sigint_flushes_and_still_raises_keyboard_interrupt(slow_service: tuple[int, list[Any]]) -> None:
     port, received = slow_service
-    after = "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)"
-    result = run(script(port, 500, after=textwrap.indent(after, "        ").strip()), stop=signal.SIGINT)
+    after = (
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)"
+    )
+    code = script(port, 500, after=textwrap.indent(after, "        ").strip())
+    result = run(code, stop=signal.SIGINT, ready="ready")
     assert "interrupted" in result.stdout
     assert sorted(received) == list(range(500))
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pushbridge.conf import BackendConfig
+from pushbridge.defaults import DEFAULT_RETRY_POLICIES
 from pushbridge.errors import BackendError
 
 logger = logging.getLogger("pushbridge.dispatch")
@@ -60,11 +61,7 @@ class RetryPolicy:
 
 
 #: mode -> (retries, first wait, longest wait) when the alias does not say otherwise.
-DEFAULTS: dict[str, tuple[int, float, float]] = {
-    SYNC: (2, 0.1, 2.0),
-    BACKGROUND: (5, 0.5, 30.0),
-    DURABLE: (20, 0.5, 60.0),
-}
+DEFAULTS: dict[str, tuple[int, float, float]] = DEFAULT_RETRY_POLICIES
 
 
 def policy_for(config: BackendConfig, mode: str | None = None) -> RetryPolicy:
