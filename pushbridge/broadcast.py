@@ -374,8 +374,11 @@ def _store_final_state(db_alias: str, key: _Key, entry: _Pending) -> None:
             if name != event.name:
                 event = Event(event.channels, name, event.data, socket_id=event.socket_id)
     backend = get_backend(entry.broadcast.using)
-    durable.delete_rows(previous)
     entry.final_event = event
+    if previous and event is not None and (rewritten := durable.rewrite_rows(previous, event, backend)):
+        entry.rows = rewritten
+        return
+    durable.delete_rows(previous)
     entry.rows = durable.write_rows(event, backend) if event is not None else []
 
 

@@ -291,26 +291,41 @@ def _plain_event(row: StoredEvent) -> Event:
 # -- the in-process relay -------------------------------------------------------------------------
 
 _lock = threading.Lock()
-_relay: Relay | None = None
-_stop = threading.Event()
+#: database -> (relay, its thread, the event that stops it)
+_relays: dict[str, tuple[Relay, threading.Thread, threading.Event]] = {}
 
 
-def in_process_relay() -> Relay:
-    """This process's relay thread, started on first use."""
-    global _relay
-    if _relay is None:
+def in_process_relay(database: str = DEFAULT_DB_ALIAS) -> Relay:
+    """This process's relay thread for ``database``, started on first use."""
+    running = _relays.get(database)
+    if running is None:
         with _lock:
-            if _relay is None:
-                relay = Relay()
+            running = _relays.get(database)
+            if running is None:
+                relay, stop = Relay(database), threading.Event()
                 thread = threading.Thread(
-                    target=relay.run, args=(_stop, IN_PROCESS_POLL_SECONDS), name="pushbridge-relay", daemon=True
+                    target=relay.run,
+                    args=(stop, IN_PROCESS_POLL_SECONDS),
+                    name=f"pushbridge-relay-{database}",
+                    daemon=True,
                 )
                 thread.start()
-                _relay = relay
-    return _relay
+                running = _relays[database] = (relay, thread, stop)
+    return running[0]
 
 
-def after_commit() -> None:
+def stop_in_process(timeout: float = 10.0) -> None:
+    """Stop this process's relay threads (they close their database connections)."""
+    with _lock:
+        running = list(_relays.values())
+        _relays.clear()
+    for relay, thread, stop in running:
+        stop.set()
+        relay.wake()
+        thread.join(timeout)
+
+
+def after_commit(database: str = DEFAULT_DB_ALIAS) -> None:
     """``on_commit`` hook of every transaction that wrote rows: wake this process's relay.
 
     ``PUSHBRIDGE_RELAY_IN_PROCESS = False`` leaves sending to ``manage.py pushbridge_relay``.
@@ -318,12 +333,12 @@ def after_commit() -> None:
     from django.conf import settings
 
     if getattr(settings, "PUSHBRIDGE_RELAY_IN_PROCESS", True):
-        in_process_relay().wake()
+        in_process_relay(database).wake()
 
 
 def _forget_after_fork() -> None:
-    global _relay, _lock
-    _relay = None
+    global _lock
+    _relays.clear()
     _lock = threading.Lock()
 
 

@@ -14,7 +14,9 @@ refused), because an uncommitted position may yet be rolled back and given to an
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
@@ -29,8 +31,16 @@ from pushbridge.history import channel_has_history, envelope
 if TYPE_CHECKING:
     from pushbridge.models import StoredEvent
 
-#: The database pushbridge's rows live in; the caller's transaction there is the one joined.
-DATABASE = DEFAULT_DB_ALIAS
+
+def database() -> str:
+    """The database pushbridge's rows live in (``PUSHBRIDGE_DATABASE``, default ``"default"``).
+
+    The caller's transaction on that database is the one joined: events are atomic with the
+    data saved through the same database.
+    """
+    from django.conf import settings
+
+    return str(getattr(settings, "PUSHBRIDGE_DATABASE", DEFAULT_DB_ALIAS))
 
 
 def require_app(config_alias: str) -> None:
@@ -47,28 +57,27 @@ def store(events: list[Event], backend: BaseBackend, *, on_commit: bool | None =
     config = backend.config
     require_app(config.alias)
     durable = config.dispatch == retry.DURABLE
-    in_transaction = transaction.get_connection(DATABASE).in_atomic_block
+    db = database()
+    in_transaction = transaction.get_connection(db).in_atomic_block
     if on_commit is False and in_transaction and not durable:
         raise ValidationError(
             f"Events on channels with history (PUSHBRIDGE[{config.alias!r}]['HISTORY']) leave after the "
             "commit; on_commit=False cannot apply inside a transaction."
         )
-    with transaction.atomic(using=DATABASE):
+    with transaction.atomic(using=db):
         pairs = [pair for event in events for pair in rows_for(event, backend, durable=durable)]
         rows = [row for row, _ in pairs if row is not None]
         from pushbridge.models import StoredEvent
 
-        StoredEvent.objects.using(DATABASE).bulk_create(rows)
-        from pushbridge import relay
-
-        transaction.on_commit(relay.after_commit, using=DATABASE, robust=True)
+        StoredEvent.objects.using(db).bulk_create(rows)
+        _wake_relay_on_commit(db)
     if durable:
         return []
     wire = [event for _, event in pairs]
     from pushbridge.dispatch import deliver
 
     if in_transaction:
-        commit.after_commit(DATABASE, lambda: deliver(wire, backend), alias=config.alias, events=wire)  # type: ignore[arg-type]
+        commit.after_commit(db, lambda: deliver(wire, backend), alias=config.alias, events=wire)  # type: ignore[arg-type]
         return []
     return deliver(wire, backend)
 
@@ -101,7 +110,7 @@ def rows_for(event: Event, backend: BaseBackend, *, durable: bool) -> list[tuple
             alias=config.alias,
             channels=[channel],
             channel=channel,
-            position=next_position(channel, DATABASE),
+            position=next_position(channel, database()),
             name=event.name,
             data=event.data,
             socket_id=socket_id,
@@ -123,14 +132,47 @@ def write_rows(event: Event, backend: BaseBackend) -> list[StoredEvent]:
 
     require_app(backend.alias)
     durable = backend.config.dispatch == retry.DURABLE
-    with transaction.atomic(using=DATABASE):  # an autocommit save: positions and rows together
+    db = database()
+    with transaction.atomic(using=db):  # an autocommit save: positions and rows together
         rows = [row for row, _ in rows_for(event, backend, durable=durable) if row is not None]
-        StoredEvent.objects.using(DATABASE).bulk_create(rows)
+        StoredEvent.objects.using(db).bulk_create(rows)
     if rows:
-        from pushbridge import relay
-
-        transaction.on_commit(relay.after_commit, using=DATABASE, robust=True)
+        _wake_relay_on_commit(db)
     return rows
+
+
+def _wake_relay_on_commit(db: str) -> None:
+    from pushbridge import relay
+
+    transaction.on_commit(partial(relay.after_commit, db), using=db, robust=True)
+
+
+def rewrite_rows(rows: Sequence[StoredEvent], event: Event, backend: BaseBackend) -> list[StoredEvent] | None:
+    """Give rows written earlier in this transaction the event's final state, in place.
+
+    In place, so that they keep their positions (no gap a reader would take for a loss) and
+    their place in the relay's order. Returns copies (the earlier save's entry keeps its own
+    rows, which are right again if this save's savepoint rolls back), or None, with nothing
+    changed, when the event no longer goes to the same channels: then the caller replaces them.
+    """
+    from pushbridge.models import StoredEvent
+
+    config = backend.config
+    history = [channel for channel in event.channels if channel_has_history(config, channel)]
+    plain = [channel for channel in event.channels if channel not in history]
+    durable = config.dispatch == retry.DURABLE
+    wanted = ([(tuple(plain), "")] if plain and durable else []) + [((channel,), channel) for channel in history]
+    if [(tuple(row.channels), row.channel) for row in rows] != wanted:
+        return None
+    rewritten = [copy.copy(row) for row in rows]
+    for row in rewritten:
+        row.name, row.data, row.socket_id = event.name, event.data, event.socket_id or ""
+        backend.check(wire_event(row))
+    for row in rewritten:
+        StoredEvent.objects.using(database()).filter(pk=row.pk).update(
+            name=row.name, data=row.data, socket_id=row.socket_id
+        )
+    return rewritten
 
 
 def delete_rows(rows: Sequence[StoredEvent]) -> None:
@@ -138,7 +180,7 @@ def delete_rows(rows: Sequence[StoredEvent]) -> None:
     from pushbridge.models import StoredEvent
 
     if rows:
-        StoredEvent.objects.using(DATABASE).filter(pk__in=[row.pk for row in rows]).delete()
+        StoredEvent.objects.using(database()).filter(pk__in=[row.pk for row in rows]).delete()
 
 
 def committed_wire_events(event: Event, rows: Sequence[StoredEvent], backend: BaseBackend) -> list[Event]:
