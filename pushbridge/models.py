@@ -8,9 +8,13 @@ served by the history endpoint). Nothing else in pushbridge needs a database.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import TypeAlias
 
 from django.db import models
 from django.utils import timezone
+
+MaybeTime: TypeAlias = "models.DateTimeField[datetime | None, datetime | None]"
 
 
 def new_uid() -> str:
@@ -31,21 +35,23 @@ class StoredEvent(models.Model):
     DIRECT = "direct"
     STATUSES = [(PENDING, "pending"), (SENT, "sent"), (FAILED, "failed"), (DIRECT, "sent by the caller")]
 
-    uid = models.CharField(max_length=32, unique=True, default=new_uid, editable=False)
-    alias = models.CharField(max_length=100, default="default")
-    channels = models.JSONField(help_text="Channel names the event goes to.")
+    uid: models.CharField[str, str] = models.CharField(max_length=32, unique=True, default=new_uid, editable=False)
+    alias: models.CharField[str, str] = models.CharField(max_length=100, default="default")
+    channels: models.JSONField[list[str], list[str]] = models.JSONField(help_text="Channel names the event goes to.")
     #: The history channel of this row (one per row), or empty.
-    channel = models.CharField(max_length=200, blank=True, default="")
-    position = models.BigIntegerField(null=True, blank=True)
-    name = models.CharField(max_length=200)
-    data = models.TextField(help_text="The encoded data, as the caller gave it (before any envelope).")
-    socket_id = models.CharField(max_length=50, blank=True, default="")
-    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True, default="")
+    channel: models.CharField[str, str] = models.CharField(max_length=200, blank=True, default="")
+    position: models.BigIntegerField[int | None, int | None] = models.BigIntegerField(null=True, blank=True)
+    name: models.CharField[str, str] = models.CharField(max_length=200)
+    data: models.TextField[str, str] = models.TextField(
+        help_text="The encoded data, as the caller gave it (before any envelope)."
+    )
+    socket_id: models.CharField[str, str] = models.CharField(max_length=50, blank=True, default="")
+    status: models.CharField[str, str] = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
+    attempts: models.PositiveIntegerField[int, int] = models.PositiveIntegerField(default=0)
+    next_attempt_at: MaybeTime = models.DateTimeField(null=True, blank=True)
+    created_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(default=timezone.now)
+    sent_at: MaybeTime = models.DateTimeField(null=True, blank=True)
+    error: models.TextField[str, str] = models.TextField(blank=True, default="")
 
     class Meta:
         indexes = [
@@ -70,10 +76,10 @@ class StoredEvent(models.Model):
 class ChannelCounter(models.Model):
     """The last position given on a history channel; its row lock orders concurrent writers."""
 
-    channel = models.CharField(max_length=200, primary_key=True)
-    position = models.BigIntegerField(default=0)
+    channel: models.CharField[str, str] = models.CharField(max_length=200, primary_key=True)
+    position: models.BigIntegerField[int, int] = models.BigIntegerField(default=0)
     #: The highest position purged: a reader behind it must resync.
-    purged_through = models.BigIntegerField(default=0)
+    purged_through: models.BigIntegerField[int, int] = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.channel} at {self.position}"
@@ -82,9 +88,9 @@ class ChannelCounter(models.Model):
 class RelayLease(models.Model):
     """One row that relays take turns on, so that one sends at a time (see pushbridge.relay)."""
 
-    name = models.CharField(max_length=100, primary_key=True)
-    owner = models.CharField(max_length=200, blank=True, default="")
-    expires_at = models.DateTimeField(null=True, blank=True)
+    name: models.CharField[str, str] = models.CharField(max_length=100, primary_key=True)
+    owner: models.CharField[str, str] = models.CharField(max_length=200, blank=True, default="")
+    expires_at: MaybeTime = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name}: {self.owner or 'free'}"

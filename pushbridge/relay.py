@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from pushbridge.backends import get_backend
@@ -209,15 +209,15 @@ class Relay:
         )
         return deleted
 
-    def _delete_remembering_positions(self, old: object) -> int:
+    def _delete_remembering_positions(self, old: QuerySet[StoredEvent]) -> int:
         """Delete rows, first raising each channel's ``purged_through`` past their positions."""
         with transaction.atomic(using=self.database):
-            tops = old.exclude(channel="").values("channel").annotate(top=Max("position"))  # type: ignore[attr-defined]
+            tops = old.exclude(channel="").values("channel").annotate(top=Max("position"))
             for item in tops:
                 ChannelCounter.objects.using(self.database).filter(
                     channel=item["channel"], purged_through__lt=item["top"]
                 ).update(purged_through=item["top"])
-            deleted, _ = old.delete()  # type: ignore[attr-defined]
+            deleted, _ = old.delete()
         return int(deleted)
 
     def purge_if_due(self) -> None:

@@ -253,3 +253,24 @@ def test_a_relay_thread_stops_when_asked() -> None:
     relay.wake()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_the_admin_page_lists_pending_and_failed_events_and_sends_again(manual_relay: Relay) -> None:
+    from django.contrib.admin.sites import AdminSite
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.test import RequestFactory
+
+    from pushbridge.admin import StoredEventAdmin
+
+    for name in ("sent", "pending", "failed"):
+        pushbridge.trigger("c", name, 1)
+    StoredEvent.objects.filter(name="sent").update(status="sent")
+    StoredEvent.objects.filter(name="failed").update(status="failed", attempts=21, error="HTTP 413")
+    page = StoredEventAdmin(StoredEvent, AdminSite())
+    request = RequestFactory().get("/")
+    request._messages = CookieStorage(request)  # type: ignore[attr-defined]
+    listed = page.get_queryset(request)
+    assert sorted(listed.values_list("name", flat=True)) == ["failed", "pending"]
+    page.send_again(request, listed)
+    assert StoredEvent.objects.get(name="failed").status == "pending"
+    assert StoredEvent.objects.get(name="failed").attempts == 0
