@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
 from pushbridge.backends import get_backend
@@ -210,8 +210,14 @@ class Relay:
         return deleted
 
     def _delete_remembering_positions(self, old: QuerySet[StoredEvent]) -> int:
-        """Delete rows, first raising each channel's ``purged_through`` past their positions."""
+        """Delete rows, first raising each channel's ``purged_through`` past their positions.
+
+        The transaction writes before it reads: on SQLite a transaction that reads first and
+        then writes can be refused at once ("database is locked") when another writer commits.
+        """
+        RelayLease.objects.using(self.database).get_or_create(name=LEASE)
         with transaction.atomic(using=self.database):
+            RelayLease.objects.using(self.database).filter(name=LEASE).update(expires_at=F("expires_at"))
             tops = old.exclude(channel="").values("channel").annotate(top=Max("position"))
             for item in tops:
                 ChannelCounter.objects.using(self.database).filter(

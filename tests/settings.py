@@ -7,8 +7,6 @@ SECRET_KEY = "pushbridge-tests-not-secret"
 DEBUG = False
 USE_TZ = True
 INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.messages",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

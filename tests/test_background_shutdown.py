@@ -134,3 +134,22 @@ def test_normal_exit_during_an_outage_announces_every_unsent_event() -> None:
     result = run(script(free_port(), 500, timeout=1))
     assert result.returncode == 0, result.stderr
     assert announced(result.stdout) == 500
+
+
+def test_a_handler_installed_later_replaces_ours_and_the_exit_flush_still_runs(
+    slow_service: tuple[int, list[Any]],
+) -> None:
+    port, received = slow_service
+    after = (
+        "def host(signum, frame):\n"
+        "    print('late host handler', flush=True)\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, host)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)"
+    )
+    code = script(port, 1000, after=textwrap.indent(after, "        ").strip())
+    result = run(code, stop=signal.SIGTERM, ready="ready")
+    assert "late host handler" in result.stdout
+    assert result.returncode == 0
+    assert sorted(received) == list(range(1000))  # sent by the flush at exit

@@ -182,6 +182,16 @@ def test_sent_rows_are_purged_after_the_window(manual_relay: Relay) -> None:
     assert ChannelCounter.objects.get(channel="h-1").purged_through == 1
 
 
+def test_failed_rows_are_kept_a_week(manual_relay: Relay) -> None:
+    pushbridge.trigger("c", "old", 1)
+    pushbridge.trigger("c", "recent", 1)
+    StoredEvent.objects.update(status="failed")
+    StoredEvent.objects.filter(name="old").update(created_at=timezone.now() - timedelta(days=8))
+    StoredEvent.objects.filter(name="recent").update(created_at=timezone.now() - timedelta(days=6))
+    assert manual_relay.purge() == 1
+    assert list(StoredEvent.objects.values_list("name", flat=True)) == ["recent"]
+
+
 def test_pending_rows_are_never_purged(manual_relay: Relay) -> None:
     pushbridge.trigger("c", "e", 1)
     StoredEvent.objects.update(created_at=timezone.now() - timedelta(days=30))
@@ -256,11 +266,15 @@ def test_a_relay_thread_stops_when_asked() -> None:
 
 
 def test_the_admin_page_lists_pending_and_failed_events_and_sends_again(manual_relay: Relay) -> None:
+    from django.conf import settings
     from django.contrib.admin.sites import AdminSite
     from django.contrib.messages.storage.cookie import CookieStorage
     from django.test import RequestFactory
 
-    from pushbridge.admin import StoredEventAdmin
+    with override_settings(
+        INSTALLED_APPS=["django.contrib.admin", "django.contrib.messages", *settings.INSTALLED_APPS]
+    ):
+        from pushbridge.admin import StoredEventAdmin
 
     for name in ("sent", "pending", "failed"):
         pushbridge.trigger("c", name, 1)
