@@ -66,7 +66,8 @@ def test_only_committed_events_are_relayed(on_postgres: None) -> None:
     wait_for(lambda: len(pushbridge.outbox) == 15)
     assert [e.data["pushbridge"]["position"] for e in pushbridge.outbox] == list(range(1, 16))
     assert [e.data["data"] for e in pushbridge.outbox] == list(range(15))
-    assert StoredEvent.objects.using(PG).filter(status="sent").count() == 15
+    # marked sent when the relay's turn commits, just after the service took them
+    wait_for(lambda: StoredEvent.objects.using(PG).filter(status="sent").count() == 15)
 
 
 def test_a_second_relay_skips_the_locked_lease(on_postgres: None) -> None:
