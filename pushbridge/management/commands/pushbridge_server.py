@@ -13,10 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from pushbridge.backends import get_backend
-from pushbridge.conf import get_config
-from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
-from pushbridge.server import EmbeddedServer, announce, run_until_signalled
+from pushbridge.management.embedded import embedded_server_for
+from pushbridge.server import announce, run_until_signalled
 
 
 class Command(BaseCommand):
@@ -30,19 +28,12 @@ class Command(BaseCommand):
         parser.add_argument("--max-connections", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        config = get_config(options["alias"])
-        # The server enforces what the alias's backend checks before sending (Pusher's limits
-        # for "embedded" and "pusher", Soketi's for "soketi", MAX_PAYLOAD_BYTES if set).
-        limits = get_backend(options["alias"]).limits
-        server = EmbeddedServer(
-            host=options["host"] or config.host or DEFAULT_HOST,
-            port=options["port"] if options["port"] is not None else (config.port or DEFAULT_PORT),
-            app_id=config.app_id or DEFAULT_APP_ID,
-            key=config.key or DEFAULT_KEY,
-            secret=config.secret or DEFAULT_SECRET,
+        server = embedded_server_for(
+            options["alias"],
+            host=options["host"],
+            port=options["port"],
             webhook_url=options["webhook_url"],
             max_connections=options["max_connections"],
-            limits=limits,
         )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_until_signalled(server, announce))
