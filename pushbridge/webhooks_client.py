@@ -3,7 +3,8 @@
 Webhooks must never slow the WebSocket side down. Events go into a bounded queue with a
 non-blocking :meth:`WebhookSender.submit`; one background task drains it, packs the events that
 happened together into one ``{"time_ms", "events"}`` body, and posts it with the
-``X-Pusher-Key`` / ``X-Pusher-Signature`` headers Pusher uses (``pusher-protocol.md`` section 6).
+``X-Pusher-Key`` / ``X-Pusher-Signature`` headers Pusher uses
+(https://pusher.com/docs/channels/server_api/webhooks/).
 A failed post (no answer, 429 or 5xx) is retried with exponential backoff a bounded number of
 times, then dropped with a log line: a receiver that is down must not make the server hoard
 memory. Other 4xx answers say the request itself is wrong, so they are not retried.

@@ -8,75 +8,116 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
 from pushbridge.engine.codes import DEFAULT_ACTIVITY_TIMEOUT
 from pushbridge.engine.embedded import EmbeddedServer
 from pushbridge.engine.options import ServerOptions
 from pushbridge.engine.settings import ENV_VARS
-from pushbridge.limits import PUSHER_LIMITS
+from pushbridge.limits import PUSHER_LIMITS, Limits
+
+#: The limits that flags set; the rest of a server's limits come from its base limits.
+LIMIT_FLAGS = (
+    "max_payload_bytes",
+    "max_presence_members",
+    "max_channels_per_connection",
+    "max_messages_per_second",
+    "max_messages_burst",
+)
+
+
+def cli_defaults(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The defaults of ``python -m pushbridge.server``: the environment, then the local defaults."""
+    return {
+        "host": env.get(ENV_VARS["host"], DEFAULT_HOST),
+        "port": int(env.get(ENV_VARS["port"], DEFAULT_PORT)),
+        "app_id": env.get(ENV_VARS["app_id"], DEFAULT_APP_ID),
+        "key": env.get(ENV_VARS["key"], DEFAULT_KEY),
+        "secret": env.get(ENV_VARS["secret"], DEFAULT_SECRET),
+        "webhook_url": env.get(ENV_VARS["webhook_url"]) or None,
+        **limit_defaults(PUSHER_LIMITS),
+        "max_frame_bytes": ServerOptions.max_frame_bytes,
+        "max_buffer_bytes": ServerOptions.max_buffer_bytes,
+        "activity_timeout": DEFAULT_ACTIVITY_TIMEOUT,
+        "log_level": "INFO",
+    }
+
+
+def limit_defaults(limits: Limits) -> dict[str, Any]:
+    """The values of the limit flags that ``limits`` stands for."""
+    return {name: getattr(limits, name) for name in LIMIT_FLAGS}
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str, Any]) -> None:
+    """The server's flags, one set for ``python -m pushbridge.server`` and ``manage.py pushbridge_server``.
+
+    A flag missing from ``defaults`` defaults to None: the management command fills those from
+    the alias's settings once it knows which alias was asked for.
+    """
+    add = parser.add_argument
+    d = defaults.get
+    add(
+        "--host",
+        default=d("host"),
+        help=f"address to bind (default {d('host') or 'the alias HOST or ' + DEFAULT_HOST})",
+    )
+    add("--port", type=int, default=d("port"), help="port to listen on (0: a free one)")
+    add("--app-id", default=d("app_id"))
+    add("--key", default=d("key"))
+    add("--secret", default=d("secret"))
+    add("--webhook-url", default=d("webhook_url"), help="POST webhooks (signed like Pusher's) to this URL")
+    add("--max-connections", type=int, default=d("max_connections"), help="per app; refused with 4100 beyond")
+    add("--max-payload-bytes", type=int, default=d("max_payload_bytes"))
+    add("--max-presence-members", type=int, default=d("max_presence_members"))
+    add(
+        "--max-channels-per-connection",
+        type=int,
+        default=d("max_channels_per_connection"),
+        help="subscriptions one connection may hold; refused with LimitReached beyond",
+    )
+    add(
+        "--max-messages-per-second",
+        type=int,
+        default=d("max_messages_per_second"),
+        help="frames per second one connection may send on average (pusher:error 4301 beyond)",
+    )
+    add(
+        "--max-messages-burst",
+        type=int,
+        default=d("max_messages_burst"),
+        help="frames one connection may send at once above that rate",
+    )
+    add(
+        "--max-frame-bytes",
+        type=int,
+        default=d("max_frame_bytes"),
+        help="largest message a client may send; raised to fit --max-payload-bytes if below it",
+    )
+    add("--max-buffer-bytes", type=int, default=d("max_buffer_bytes"))
+    add("--activity-timeout", type=int, default=d("activity_timeout"))
+    add("--log-level", default=d("log_level"), help="of the pushbridge loggers (INFO, DEBUG...)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m pushbridge.server``; defaults come from :data:`ENV_VARS`."""
-    env = os.environ
     parser = argparse.ArgumentParser(
         prog="python -m pushbridge.server",
         description="Run pushbridge's embedded Pusher-protocol server (WebSocket + HTTP API on one port).",
         epilog="Environment variables: " + ", ".join(ENV_VARS.values()) + " (flags win).",
     )
-    parser.add_argument("--host", default=env.get(ENV_VARS["host"], DEFAULT_HOST))
-    parser.add_argument("--port", type=int, default=int(env.get(ENV_VARS["port"], DEFAULT_PORT)))
-    parser.add_argument("--app-id", default=env.get(ENV_VARS["app_id"], DEFAULT_APP_ID))
-    parser.add_argument("--key", default=env.get(ENV_VARS["key"], DEFAULT_KEY))
-    parser.add_argument("--secret", default=env.get(ENV_VARS["secret"], DEFAULT_SECRET))
-    parser.add_argument("--webhook-url", default=env.get(ENV_VARS["webhook_url"]) or None)
-    parser.add_argument("--max-connections", type=int, default=None, help="per app; refused with 4100 beyond")
-    parser.add_argument("--max-payload-bytes", type=int, default=PUSHER_LIMITS.max_payload_bytes)
-    parser.add_argument("--max-presence-members", type=int, default=PUSHER_LIMITS.max_presence_members)
-    parser.add_argument(
-        "--max-channels-per-connection",
-        type=int,
-        default=PUSHER_LIMITS.max_channels_per_connection,
-        help="subscriptions one connection may hold; refused with LimitReached beyond",
-    )
-    parser.add_argument(
-        "--max-messages-per-second",
-        type=int,
-        default=PUSHER_LIMITS.max_messages_per_second,
-        help="frames per second one connection may send on average (pusher:error 4301 beyond)",
-    )
-    parser.add_argument(
-        "--max-messages-burst",
-        type=int,
-        default=PUSHER_LIMITS.max_messages_burst,
-        help="frames one connection may send at once above that rate",
-    )
-    parser.add_argument(
-        "--max-frame-bytes",
-        type=int,
-        default=ServerOptions.max_frame_bytes,
-        help="largest message a client may send; raised to fit --max-payload-bytes if below it",
-    )
-    parser.add_argument("--max-buffer-bytes", type=int, default=ServerOptions.max_buffer_bytes)
-    parser.add_argument("--activity-timeout", type=int, default=DEFAULT_ACTIVITY_TIMEOUT)
-    parser.add_argument("--log-level", default="INFO")
+    add_server_arguments(parser, cli_defaults())
     return parser
 
 
-def server_from_args(args: argparse.Namespace) -> EmbeddedServer:
+def server_from_args(args: argparse.Namespace, base_limits: Limits = PUSHER_LIMITS) -> EmbeddedServer:
     """Build the server that parsed command-line arguments describe (not started yet).
 
-    ``--max-frame-bytes`` below what ``--max-payload-bytes`` needs is raised to fit it.
+    The limit flags replace those of ``base_limits``. ``--max-frame-bytes`` below what
+    ``--max-payload-bytes`` needs is raised to fit it.
     """
-    limits = PUSHER_LIMITS.replace(
-        max_payload_bytes=args.max_payload_bytes,
-        max_presence_members=args.max_presence_members,
-        max_channels_per_connection=args.max_channels_per_connection,
-        max_messages_per_second=args.max_messages_per_second,
-        max_messages_burst=args.max_messages_burst,
-    )
+    limits = base_limits.replace(**{name: getattr(args, name) for name in LIMIT_FLAGS})
     options = ServerOptions(
         max_frame_bytes=args.max_frame_bytes,
         max_buffer_bytes=args.max_buffer_bytes,
