@@ -60,6 +60,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-buffer-bytes", type=int, default=ServerOptions.max_buffer_bytes)
     parser.add_argument("--activity-timeout", type=int, default=DEFAULT_ACTIVITY_TIMEOUT)
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=ServerOptions.header_timeout,
+        help="seconds a client has to send a complete request (headers; and body for the HTTP API)",
+    )
+    parser.add_argument(
+        "--max-open-connections",
+        type=int,
+        default=None,
+        help="open TCP connections accepted (default: the descriptor limit less a reserve; 0: no cap)",
+    )
+    parser.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=None,
+        help="open TCP connections one client address may hold (default: 256 or half the cap; 0: no limit)",
+    )
+    parser.add_argument(
+        "--max-subscriptions-per-address",
+        type=int,
+        default=ServerOptions.max_subscriptions_per_address,
+        help="subscriptions all connections of one client address may hold (0: no limit)",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a reverse proxy's address, exempt from the limits per address (repeatable)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -80,6 +111,11 @@ def server_from_args(args: argparse.Namespace) -> EmbeddedServer:
         max_frame_bytes=args.max_frame_bytes,
         max_buffer_bytes=args.max_buffer_bytes,
         activity_timeout=args.activity_timeout,
+        header_timeout=args.header_timeout,
+        max_open_connections=args.max_open_connections,
+        max_connections_per_address=args.max_connections_per_address,
+        max_subscriptions_per_address=args.max_subscriptions_per_address,
+        trusted_proxies=frozenset(args.trusted_proxy),
     )
     return EmbeddedServer(
         host=args.host,

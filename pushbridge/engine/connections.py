@@ -46,8 +46,8 @@ class Connections:
         self._clock = clock
         self._rng = rng
 
-    def open(self, key: str, query: Mapping[str, str]) -> tuple[Connection, list[Output]]:
-        """A WebSocket was opened on ``/app/{key}?{query}``: the handshake, or the refusal."""
+    def open(self, key: str, query: Mapping[str, str], address: str | None = None) -> tuple[Connection, list[Output]]:
+        """A WebSocket was opened on ``/app/{key}?{query}`` from ``address``: the handshake, or the refusal."""
         now = self._clock()
         state = self._apps.by_key.get(key)
         if state is None:
@@ -58,7 +58,7 @@ class Connections:
             protocol = 7 if raw_protocol in (None, "") else int(raw_protocol)
         except ValueError:
             protocol = -1
-        conn = Connection(state, self._new_socket_id(), now)
+        conn = Connection(state, self._new_socket_id(), now, address)
         if protocol not in SUPPORTED_PROTOCOLS:
             return conn, self.refuse(
                 conn,
@@ -154,6 +154,7 @@ class Connections:
                 del state.channels[name]
                 outputs += bus.vacated(state, name)
             state.connections.clear()
+            self._subscriptions.budget.clear()
             state.users.clear()
             state.cache.clear()
             state.cache_misses.clear()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from pushbridge.engine.apps import Apps
+from pushbridge.engine.budget import SubscriptionBudget
 from pushbridge.engine.bus import Bus, LocalBus
 from pushbridge.engine.cache import CacheChannels
 from pushbridge.engine.client_events import ClientEvents
@@ -38,6 +39,8 @@ class PusherCore:
     ``None``: no bound). ``cache_miss_window`` is how long further ``cache_miss`` webhooks of
     a channel are held back. ``bus`` is where events fan out and channel state is shared
     (:class:`~.bus.LocalBus`, the default, for a single process).
+    ``max_subscriptions_per_address`` bounds the subscriptions held by all the connections of
+    one client address (``None``: no bound); see :meth:`open`.
     """
 
     def __init__(
@@ -52,13 +55,14 @@ class PusherCore:
         max_message_bytes: int | None = None,
         cache_miss_window: float = DEFAULT_CACHE_MISS_WINDOW,
         bus: Bus | None = None,
+        max_subscriptions_per_address: int | None = None,
     ) -> None:
         if activity_timeout <= 0:
             raise ValueError("activity_timeout must be positive: pusher-js refuses a handshake without one.")
         self._apps = Apps(apps)
         self.bus: Bus = bus if bus is not None else LocalBus()
         self._cache = CacheChannels(clock, cache_miss_window)
-        subscriptions = Subscriptions(self.bus, self._cache)
+        subscriptions = Subscriptions(self.bus, self._cache, SubscriptionBudget(max_subscriptions_per_address))
         self._connections = Connections(
             self._apps,
             subscriptions,
@@ -145,13 +149,14 @@ class PusherCore:
 
     # -- connections ----------------------------------------------------------------------------
 
-    def open(self, key: str, query: Mapping[str, str]) -> tuple[Connection, list[Output]]:
-        """A WebSocket was opened on ``/app/{key}?{query}``.
+    def open(self, key: str, query: Mapping[str, str], address: str | None = None) -> tuple[Connection, list[Output]]:
+        """A WebSocket was opened on ``/app/{key}?{query}`` by a client at ``address``.
 
         Returns the connection (already closed if it was refused) and the handshake, or the
-        error frame and close that refuse it.
+        error frame and close that refuse it. ``address`` counts the connection's
+        subscriptions against its address's budget (``None``: not counted).
         """
-        return self._connections.open(key, query)
+        return self._connections.open(key, query, address)
 
     def closed(self, conn: Connection) -> list[Output]:
         """The connection is gone (the peer closed it or the network dropped it)."""
@@ -191,9 +196,9 @@ class PusherCore:
         """A WebSocket-level ping arrived: answer it with a pong, within the rate limit."""
         return self._messages.receive_ping(conn, payload)
 
-    def touch(self, conn: Connection) -> None:
-        """A WebSocket-level pong arrived: the client is alive."""
-        self._messages.touch(conn)
+    def receive_pong(self, conn: Connection) -> list[Output]:
+        """An unsolicited WebSocket-level pong arrived: charged to the rate limit, nothing more."""
+        return self._messages.receive_pong(conn)
 
     # -- HTTP API -------------------------------------------------------------------------------
 

@@ -12,10 +12,12 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from pushbridge.engine.admission import Admission, default_connection_cap, default_per_address
 from pushbridge.engine.config import AppConfig
 from pushbridge.engine.core import PusherCore
 from pushbridge.engine.executor import OutputExecutor
 from pushbridge.engine.http_endpoint import HttpEndpoint
+from pushbridge.engine.log_limit import limit_server_logs
 from pushbridge.engine.options import ServerOptions, min_frame_bytes
 from pushbridge.engine.outputs import WebhookEvent
 from pushbridge.engine.settings import (
@@ -27,6 +29,7 @@ from pushbridge.engine.settings import (
     settings_text,
     url_host,
 )
+from pushbridge.engine.site import AdmittingSite
 from pushbridge.engine.thread_runner import ThreadRunner
 from pushbridge.engine.websocket import WebSocketEndpoint
 from pushbridge.limits import PUSHER_LIMITS, Limits
@@ -100,7 +103,14 @@ class EmbeddedServer:
             activity_timeout=options.activity_timeout,
             pong_timeout=options.pong_timeout,
             max_message_bytes=options.max_frame_bytes,
+            max_subscriptions_per_address=options.max_subscriptions_per_address or None,
         )
+        cap = default_connection_cap() if options.max_open_connections is None else options.max_open_connections
+        per_address = options.max_connections_per_address
+        if per_address is None:
+            per_address = default_per_address(cap) if cap else default_per_address(default_connection_cap())
+        #: Open TCP connections, overall and per address (see ServerOptions).
+        self.admission = Admission(cap, per_address, options.trusted_proxies)
         self.executor = OutputExecutor(self.core, options, self._post_webhook)
         self.core.bus.attach(self.executor.apply)
         self.stopping = False
@@ -108,7 +118,7 @@ class EmbeddedServer:
         self._http = HttpEndpoint(self.core, self.executor, options)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: AdmittingSite | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._senders: dict[str, WebhookSender] = {}
         self._thread = ThreadRunner(self.start, self._stop, name="pushbridge-server")
@@ -144,14 +154,21 @@ class EmbeddedServer:
         application = web.Application(client_max_size=self.options.max_http_body_bytes)
         application.router.add_get("/app/{key}", self._websocket.handle)
         application.router.add_route("*", "/{tail:.*}", self._http.handle)
-        runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        # aiohttp closes a connection that has not sent a complete request within the
+        # keep-alive timeout, from its first byte on: that is the header-read timeout.
+        runner = web.AppRunner(
+            application,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            keepalive_timeout=self.options.header_timeout,
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        limit_server_logs()
+        site = AdmittingSite(runner, self.host, self.port, self.admission)
         await site.start()
         self._runner, self._site, self.stopping = runner, site, False
-        addresses = runner.addresses
-        if addresses:
-            self.port = addresses[0][1]
+        self.port = site.port
         for app_id, url in self.webhook_urls.items():
             config = next(app for app in self.apps if app.app_id == app_id)
             sender = WebhookSender(url, config.key, config.secret)

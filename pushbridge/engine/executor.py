@@ -131,6 +131,10 @@ class OutputExecutor:
         if peer is None or peer.closing is not None or peer.transport.is_closing():
             return
         peer.transport.write(websocket_pong_frame(payload))
+        # Pongs obey the buffer limit like any frame: a client that pings but never reads
+        # would otherwise grow the server's memory without bound.
+        if peer.transport.get_write_buffer_size() > self.options.max_buffer_bytes:
+            self._drop_slow(conn)
 
     def _drop_slow(self, conn: Connection) -> None:
         """A client that does not read its messages is dropped (4100: reconnect after a back-off)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -33,7 +34,12 @@ class HttpEndpoint:
         if request.method == "GET" and path in ("/", "/health"):
             return json_response(200, {"ok": True, **self.core.stats()})
         try:
-            body = await request.read()
+            # A body that trickles in must not hold a connection forever (nor headers: see
+            # ServerOptions.header_timeout, which aiohttp enforces before this handler runs).
+            body = await asyncio.wait_for(request.read(), self.options.header_timeout)
+        except asyncio.TimeoutError:
+            limit = self.options.header_timeout
+            return json_response(408, {"error": f"The request body did not arrive within {limit} s."})
         except web.HTTPRequestEntityTooLarge:
             limit = self.options.max_http_body_bytes
             return json_response(413, {"error": f"Request body is larger than {limit} bytes."})

@@ -93,23 +93,32 @@ class Messages:
         return [SendFrame(conn, error_frame(None, "Binary frames are not supported; send JSON text frames."))]
 
     def receive_ping(self, conn: Connection, payload: bytes) -> list[Output]:
-        """A WebSocket-level ping arrived: answer it with a :class:`Pong`, within the rate limit."""
+        """A WebSocket-level ping arrived: answer it with a :class:`Pong`, within the rate limit.
+
+        A ping is not a sign of life: a client that never reads can send pings, so only a
+        message (``pusher:pong`` to the server's ``pusher:ping`` among them) resets the idle timer.
+        """
         if conn.closed:
             return []
-        refused = self._arrived(conn)
+        refused = self._charge(conn, self._clock())
         if refused is not None:
             return refused
         return [Pong(conn, payload)]
 
-    def touch(self, conn: Connection) -> None:
-        """A WebSocket-level pong (or anything else that is no message) arrived: it is alive."""
-        conn.last_seen = self._clock()
-        conn.pinged_at = None
+    def receive_pong(self, conn: Connection) -> list[Output]:
+        """An unsolicited WebSocket-level pong (the server never pings at that level): charged, no more."""
+        if conn.closed:
+            return []
+        return self._charge(conn, self._clock()) or []
 
     def _arrived(self, conn: Connection) -> list[Output] | None:
         """Note that ``conn`` spoke, and charge the frame to its rate limit; the refusal, if any."""
         now = conn.last_seen = self._clock()
         conn.pinged_at = None
+        return self._charge(conn, now)
+
+    def _charge(self, conn: Connection, now: float) -> list[Output] | None:
+        """Charge one frame to ``conn``'s rate limit; the refusal, if the limit says no."""
         refusal = take_token(conn, now)
         if refusal is None:
             return None

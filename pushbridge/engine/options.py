@@ -37,6 +37,20 @@ class ServerOptions:
     tick_interval: float = 5.0
     #: How long a close waits for the client's close frame before the socket is aborted.
     close_timeout: float = 5.0
+    #: Seconds a client has to send a request's headers (and an HTTP API request its body);
+    #: an idle keep-alive HTTP connection is closed after as long. WebSockets are not affected.
+    header_timeout: float = 10.0
+    #: Open TCP connections (WebSocket and HTTP) the server accepts; beyond, a 503 and the
+    #: close. ``None``: the process's descriptor limit less a reserve; 0: no cap.
+    max_open_connections: int | None = None
+    #: Open TCP connections one client address may hold. ``None``: 256, or half the cap if
+    #: less; 0: no limit. Addresses in ``trusted_proxies`` are exempt.
+    max_connections_per_address: int | None = None
+    #: Subscriptions all the connections of one client address may hold (0: no limit).
+    max_subscriptions_per_address: int = 10_000
+    #: Addresses of reverse proxies every client arrives through: exempt from the limits per
+    #: address (which would otherwise count all clients as one).
+    trusted_proxies: frozenset[str] = frozenset()
 
 
 def min_frame_bytes(limits: Limits) -> int:

@@ -153,7 +153,7 @@ def test_idle_connection_is_pinged_then_closed_with_4201(core: PusherCore, clock
     assert [c.code for c in closes(outputs)] == [4201]
 
 
-def test_any_message_or_transport_ping_resets_the_idle_timer(core: PusherCore, clock: Clock) -> None:
+def test_any_message_resets_the_idle_timer(core: PusherCore, clock: Clock) -> None:
     conn = connect(core)
     clock.now += 140
     core.tick()
@@ -161,9 +161,33 @@ def test_any_message_or_transport_ping_resets_the_idle_timer(core: PusherCore, c
     clock.now += 100
     assert core.tick() == []
     clock.now += 40
-    core.touch(conn)  # a WebSocket-level ping
+    core.tick()
+    send(core, conn, "pusher:ping")
     clock.now += 100
     assert closes(core.tick()) == []
+
+
+def test_websocket_pings_and_pongs_are_no_sign_of_life(core: PusherCore, clock: Clock) -> None:
+    """A client that never reads can still send pings: they must not keep it connected."""
+    conn = connect(core)
+    clock.now += 120
+    assert frames_to(core.tick(), conn) == [{"event": "pusher:ping", "data": {}}]
+    for _ in range(30):
+        clock.now += 1
+        assert core.receive_ping(conn, b"x") == [Pong(conn, b"x")]
+        assert core.receive_pong(conn) == []
+    outputs = core.tick()
+    assert [c.code for c in closes(outputs)] == [4201]
+
+
+def test_websocket_pongs_are_charged_to_the_rate_limit(clock: Clock) -> None:
+    limits = PUSHER_LIMITS.replace(max_messages_burst=2, max_messages_per_second=1, max_messages_refused=1)
+    core = PusherCore([AppConfig("1", KEY, SECRET, limits=limits)], clock=clock)
+    conn = connect(core)
+    assert core.receive_pong(conn) == core.receive_pong(conn) == []
+    [refused] = frames_to(core.receive_pong(conn), conn)
+    assert refused["data"]["code"] == 4301
+    assert [c.code for c in closes(core.receive_pong(conn))] == [4100]
 
 
 def test_shutdown_sends_4200_to_everyone(core: PusherCore) -> None:
@@ -940,3 +964,28 @@ def test_expired_cache_entries_are_freed_on_tick(core: PusherCore, clock: Clock)
     clock.now += 1
     core.tick()
     assert core.stats()["cached"] == 0
+
+
+def test_subscriptions_per_address_are_budgeted_and_freed_on_leave(clock: Clock) -> None:
+    core = PusherCore([AppConfig("1", KEY, SECRET)], clock=clock, max_subscriptions_per_address=3)
+    a, _ = core.open(KEY, {}, "10.0.0.1")
+    b, _ = core.open(KEY, {}, "10.0.0.1")
+    other, _ = core.open(KEY, {}, "10.0.0.2")
+    unknown, _ = core.open(KEY, {}, None)
+    for conn, channel in ((a, "one"), (a, "two"), (b, "three")):
+        assert frames_to(subscribe(core, conn, channel), conn)[0]["event"] == "pusher_internal:subscription_succeeded"
+    [refused] = frames_to(subscribe(core, b, "four"), b)
+    assert refused["event"] == "pusher:subscription_error"
+    assert refused["data"] == {
+        "type": "LimitReached",
+        "error": "Connections from 10.0.0.1 hold 3 subscriptions, the limit per address.",
+        "status": 4100,
+    }
+    assert frames_to(subscribe(core, a, "one"), a)[0]["event"] == "pusher_internal:subscription_succeeded"
+    for conn, channels in ((other, 3), (unknown, 4)):  # another address; an address not counted
+        for channel in ("one", "two", "three", "four")[:channels]:
+            assert frames_to(subscribe(core, conn, channel), conn)[0]["event"].endswith("subscription_succeeded")
+    send(core, a, "pusher:unsubscribe", {"channel": "two"})
+    assert frames_to(subscribe(core, b, "four"), b)[0]["event"] == "pusher_internal:subscription_succeeded"
+    core.closed(b)
+    assert frames_to(subscribe(core, a, "five"), a)[0]["event"] == "pusher_internal:subscription_succeeded"

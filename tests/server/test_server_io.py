@@ -212,6 +212,25 @@ def test_command_line_flags_set_the_per_connection_limits() -> None:
     assert (limits.max_channels_per_connection, limits.max_messages_per_second, limits.max_messages_burst) == (5, 7, 9)
 
 
+def test_command_line_flags_set_the_limits_that_hold_under_attack() -> None:
+    args = ["--header-timeout", "2.5", "--max-open-connections", "40", "--max-connections-per-address", "4"]
+    args += ["--max-subscriptions-per-address", "9", "--trusted-proxy", "10.0.0.9", "--trusted-proxy", "::1"]
+    server = server_from_args(build_parser().parse_args(args))
+    assert server.options.header_timeout == 2.5
+    admission = server.admission
+    assert (admission.max_open, admission.per_address, admission.exempt) == (40, 4, {"10.0.0.9", "::1"})
+    assert server.options.max_subscriptions_per_address == 9
+
+
+def test_by_default_the_connection_cap_follows_the_descriptor_limit() -> None:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    admission = server_from_args(build_parser().parse_args([])).admission
+    assert admission.max_open == soft - max(32, soft // 10)
+    assert admission.per_address == min(256, admission.max_open // 2)
+
+
 def test_thread_mode_context_manager_and_pysher_reconnect_after_restart() -> None:
     with EmbeddedServer(port=0, key=KEY, secret=SECRET) as first:
         port = first.port
