@@ -1,4 +1,4 @@
-"""Admission at the TCP level: a cap on open connections, and on connections per client address.
+"""Admission at the TCP level: a cap on open connections, on connections per address, and a header timeout.
 
 Checked when a connection is accepted, before a byte of HTTP is read, so a flood of connections
 that never finish their request cannot take every file descriptor: the server turns the
@@ -46,20 +46,27 @@ class Admission:
         self.exempt = frozenset(exempt)
         self.open = 0
         self.by_address: dict[str, int] = {}
+        #: Connections turned away so far, by reason: ``connection_cap``, ``per_address``.
+        self.refused: dict[str, int] = {}
 
     def admit(self, address: str | None) -> str | None:
         """Count a new connection from ``address``; return why it is refused, or ``None``."""
         if self.max_open is not None and self.open >= self.max_open:
+            self._refuse("connection_cap")
             return f"Too many open connections: the server allows {self.max_open}. Retry later."
         key = address if address is not None and address not in self.exempt else None
         if key is not None and self.per_address is not None:
             held = self.by_address.get(key, 0)
             if held >= self.per_address:
+                self._refuse("per_address")
                 return f"Too many connections from {key}: the limit is {self.per_address} per address."
         self.open += 1
         if key is not None:
             self.by_address[key] = self.by_address.get(key, 0) + 1
         return None
+
+    def _refuse(self, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
 
     def release(self, address: str | None) -> None:
         """A connection admitted from ``address`` closed."""
@@ -73,11 +80,11 @@ class Admission:
             self.by_address.pop(address, None)
 
 
-def refusal_response(reason: str) -> bytes:
-    """A complete HTTP 503 response carrying ``{"error": reason}``, for a connection turned away."""
+def refusal_response(status: int, phrase: str, reason: str) -> bytes:
+    """A complete HTTP response ``status`` carrying ``{"error": reason}``, for a connection turned away."""
     body = json.dumps({"error": reason}).encode("utf-8")
     head = (
-        "HTTP/1.1 503 Service Unavailable\r\n"
+        f"HTTP/1.1 {status} {phrase}\r\n"
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Retry-After: 5\r\n"
@@ -87,42 +94,71 @@ def refusal_response(reason: str) -> bytes:
 
 
 class AdmittedProtocol(asyncio.Protocol):
-    """Wraps aiohttp's protocol for one connection: admits it, or turns it away, and counts it out.
+    """Wraps aiohttp's protocol for one connection: admission, and the header-read timeout.
 
-    Everything else is passed through to the wrapped protocol untouched.
+    A connection over the limits is answered with a 503 and closed. An admitted one must
+    complete its first request's headers within ``header_timeout`` seconds, else it gets a
+    408 and is closed (aiohttp's keep-alive timeout, set to the same value, bounds the
+    requests after the first). Everything else is passed through to the wrapped protocol.
     """
 
-    __slots__ = ("_address", "_admission", "_admitted", "_inner")
+    __slots__ = ("_address", "_admission", "_admitted", "_deadline", "_header_timeout", "_inner", "_tail")
 
-    def __init__(self, inner: asyncio.Protocol, admission: Admission) -> None:
+    def __init__(self, inner: asyncio.Protocol, admission: Admission, header_timeout: float) -> None:
         self._inner = inner
         self._admission = admission
+        self._header_timeout = header_timeout
         self._address: str | None = None
         self._admitted = False
+        self._deadline: asyncio.TimerHandle | None = None
+        self._tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
         peer = transport.get_extra_info("peername")
         self._address = peer[0] if isinstance(peer, tuple) and peer else None
         reason = self._admission.admit(self._address)
         if reason is not None:
             logger.warning("Refused a connection from %s: %s", self._address, reason)
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(refusal_response(reason))
+            transport.write(refusal_response(503, "Service Unavailable", reason))
             transport.close()
             return
         self._admitted = True
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self._header_timeout, self._headers_too_slow, transport)
         self._inner.connection_made(transport)
+
+    def _headers_too_slow(self, transport: asyncio.Transport) -> None:
+        self._deadline = None
+        reason = f"The request headers did not arrive within {self._header_timeout} s."
+        logger.warning("Closing a connection from %s: %s", self._address, reason)
+        transport.write(refusal_response(408, "Request Timeout", reason))
+        transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._admitted:
             return
         self._admitted = False
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         self._admission.release(self._address)
         self._inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._admitted:
-            self._inner.data_received(data)
+        if not self._admitted:
+            return
+        if self._deadline is not None:
+            # Watch for the blank line that ends the first request's headers (it may be split
+            # between two reads: keep the last three bytes).
+            seen = self._tail + data
+            if b"\r\n\r\n" in seen:
+                self._deadline.cancel()
+                self._deadline = None
+                self._tail = b""
+            else:
+                self._tail = seen[-3:]
+        self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
         return self._inner.eof_received() if self._admitted else None
@@ -136,6 +172,8 @@ class AdmittedProtocol(asyncio.Protocol):
             self._inner.resume_writing()
 
 
-def admitting(factory: Callable[[], asyncio.Protocol], admission: Admission) -> Callable[[], asyncio.Protocol]:
+def admitting(
+    factory: Callable[[], asyncio.Protocol], admission: Admission, header_timeout: float
+) -> Callable[[], asyncio.Protocol]:
     """A protocol factory for ``loop.create_server`` that puts every connection through ``admission``."""
-    return lambda: AdmittedProtocol(factory(), admission)
+    return lambda: AdmittedProtocol(factory(), admission, header_timeout)

@@ -154,8 +154,8 @@ class EmbeddedServer:
         application = web.Application(client_max_size=self.options.max_http_body_bytes)
         application.router.add_get("/app/{key}", self._websocket.handle)
         application.router.add_route("*", "/{tail:.*}", self._http.handle)
-        # aiohttp closes a connection that has not sent a complete request within the
-        # keep-alive timeout, from its first byte on: that is the header-read timeout.
+        # The admitting site bounds the first request's headers; aiohttp's keep-alive timeout
+        # bounds the wait for each later request on the same connection.
         runner = web.AppRunner(
             application,
             access_log=None,
@@ -165,7 +165,7 @@ class EmbeddedServer:
         )
         await runner.setup()
         limit_server_logs()
-        site = AdmittingSite(runner, self.host, self.port, self.admission)
+        site = AdmittingSite(runner, self.host, self.port, self.admission, self.options.header_timeout)
         await site.start()
         self._runner, self._site, self.stopping = runner, site, False
         self.port = site.port

@@ -22,6 +22,7 @@ class AdmittingSite(web.BaseSite):
         host: str,
         port: int,
         admission: Admission,
+        header_timeout: float,
         *,
         reuse_address: bool = True,
         reuse_port: bool = False,
@@ -31,6 +32,7 @@ class AdmittingSite(web.BaseSite):
         self.host = host
         self.port = port
         self.admission = admission
+        self.header_timeout = header_timeout
         self.reuse_address = reuse_address
         self.reuse_port = reuse_port
 
@@ -43,7 +45,7 @@ class AdmittingSite(web.BaseSite):
         factory = self._runner.server
         assert factory is not None
         self._server = await asyncio.get_running_loop().create_server(
-            admitting(factory, self.admission),
+            admitting(factory, self.admission, self.header_timeout),
             self.host,
             self.port,
             backlog=self._backlog,

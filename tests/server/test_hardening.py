@@ -155,7 +155,11 @@ def test_the_connection_cap_turns_the_excess_away_and_the_header_timeout_frees_t
         refused = ended.replies(closing)
         assert len(refused) == 10
         assert all(b"Too many open connections: the server allows 50" in r for r in refused)
-        wait_until(lambda: server.call(lambda: server.admission.open) == 0, what="the header timeout")
+        wait_until(lambda: ended.count(closing) == 60, what="the header timeout")
+        timed_out = [r for r in ended.replies(closing) if r not in refused]
+        assert len(timed_out) == 50
+        assert all(r.startswith(b"HTTP/1.1 408") and b"did not arrive within 1.0 s" in r for r in timed_out)
+        wait_until(lambda: server.call(lambda: server.admission.open) == 0, what="the slots to be freed")
         fresh_client_is_served(server.port)
 
 
