@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="subscriptions all connections of one client address may hold (0: no limit)",
     )
     parser.add_argument(
+        "--drain-grace",
+        type=float,
+        default=ServerOptions.drain_grace,
+        help="on SIGTERM, seconds /ready answers 503 before clients are told to reconnect (4200)",
+    )
+    parser.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],
@@ -116,6 +122,7 @@ def server_from_args(args: argparse.Namespace) -> EmbeddedServer:
         max_connections_per_address=args.max_connections_per_address,
         max_subscriptions_per_address=args.max_subscriptions_per_address,
         trusted_proxies=frozenset(args.trusted_proxy),
+        drain_grace=args.drain_grace,
     )
     return EmbeddedServer(
         host=args.host,

@@ -21,6 +21,7 @@ from pushbridge.engine.client_events import ClientEvents
 from pushbridge.engine.codes import DEFAULT_ACTIVITY_TIMEOUT, DEFAULT_CACHE_MISS_WINDOW, DEFAULT_PONG_TIMEOUT
 from pushbridge.engine.config import AppConfig
 from pushbridge.engine.connections import Connections
+from pushbridge.engine.drops import Drops
 from pushbridge.engine.http_api import HttpApi
 from pushbridge.engine.messages import Messages
 from pushbridge.engine.outputs import HttpReply, Output
@@ -74,12 +75,15 @@ class PusherCore:
             rng=rng or random.Random(),
         )
         self.publisher = Publisher(self.bus, self._cache)
+        #: Messages refused so far, by reason (for metrics).
+        self.drops = Drops()
         self._messages = Messages(
             self._connections,
             subscriptions,
-            ClientEvents(self.bus, clock),
+            ClientEvents(self.bus, clock, self.drops),
             clock=clock,
             max_message_bytes=max_message_bytes,
+            drops=self.drops,
         )
         self._http = HttpApi(
             self._apps, self.bus, self.publisher, self._cache, self._connections, wall_clock=wall_clock
@@ -133,6 +137,7 @@ class PusherCore:
             "apps": len(states),
             "connections": sum(len(s.connections) for s in states),
             "channels": sum(len(s.channels) for s in states),
+            "subscriptions": sum(len(conn.channels) for s in states for conn in s.connections.values()),
             "users": sum(len(s.users) for s in states),
             "members": sum(len(c.members) for s in states for c in s.channels.values()),
             "cached": sum(len(s.cache) for s in states),

@@ -18,6 +18,7 @@ from pushbridge.engine.core import PusherCore
 from pushbridge.engine.executor import OutputExecutor
 from pushbridge.engine.http_endpoint import HttpEndpoint
 from pushbridge.engine.log_limit import limit_server_logs
+from pushbridge.engine.metrics import Metrics, ServerCollector
 from pushbridge.engine.options import ServerOptions, min_frame_bytes
 from pushbridge.engine.outputs import WebhookEvent
 from pushbridge.engine.settings import (
@@ -31,6 +32,7 @@ from pushbridge.engine.settings import (
 )
 from pushbridge.engine.site import AdmittingSite
 from pushbridge.engine.thread_runner import ThreadRunner
+from pushbridge.engine.traffic import Traffic
 from pushbridge.engine.websocket import WebSocketEndpoint
 from pushbridge.limits import PUSHER_LIMITS, Limits
 from pushbridge.webhooks_client import WebhookSender
@@ -111,16 +113,21 @@ class EmbeddedServer:
             per_address = default_per_address(cap) if cap else default_per_address(default_connection_cap())
         #: Open TCP connections, overall and per address (see ServerOptions).
         self.admission = Admission(cap, per_address, options.trusted_proxies)
-        self.executor = OutputExecutor(self.core, options, self._post_webhook)
+        self.executor = OutputExecutor(self.core, options, self._post_webhook, Traffic())
         self.core.bus.attach(self.executor.apply)
+        #: Set from the moment a shutdown begins: ``/ready`` answers 503, new WebSockets are refused.
         self.stopping = False
+        self._senders: dict[str, WebhookSender] = {}
+        #: The Prometheus registry behind ``GET /metrics``.
+        self.metrics = Metrics(
+            ServerCollector(self.core, self.executor.traffic, self.admission, lambda: self._senders.items())
+        )
         self._websocket = WebSocketEndpoint(self.core, self.executor, options, lambda: self.stopping)
-        self._http = HttpEndpoint(self.core, self.executor, options)
+        self._http = HttpEndpoint(self.core, self.executor, options, self.metrics, lambda: not self.stopping)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._site: AdmittingSite | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._senders: dict[str, WebhookSender] = {}
         self._thread = ThreadRunner(self.start, self._stop, name="pushbridge-server")
 
     # -- addresses ----------------------------------------------------------------------------
@@ -189,14 +196,19 @@ class EmbeddedServer:
         return self._stop()
 
     async def _stop(self) -> None:
-        if self._runner is None:
+        """Shut down in the order a load balancer needs, then free everything.
+
+        1. Stop accepting: ``/ready`` answers 503 and new WebSockets are refused (HTTP 503),
+           so that clients told to reconnect are not taken back in here; the HTTP API still
+           answers. 2. After ``drain_grace`` seconds, tell every client to reconnect at once
+           (``pusher:error`` 4200 and the close). 3. Drain: wait for the closes to complete
+           (``close_timeout`` at most). 4. Close the port.
+        """
+        if self._runner is None or self.stopping:
             return
-        # Stop accepting before telling clients to reconnect at once (4200): otherwise their
-        # reconnects land on a server that is about to abort them without a pusher:error.
         self.stopping = True
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        if self.options.drain_grace > 0:
+            await asyncio.sleep(self.options.drain_grace)
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -206,6 +218,9 @@ class EmbeddedServer:
         closing = self.executor.closing_tasks
         if closing:
             await asyncio.wait(set(closing), timeout=self.options.close_timeout + 1)
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
         for sender in self._senders.values():
             await sender.stop()
         self._senders.clear()

@@ -48,6 +48,10 @@ class ServerOptions:
     max_connections_per_address: int | None = None
     #: Subscriptions all the connections of one client address may hold (0: no limit).
     max_subscriptions_per_address: int = 10_000
+    #: Seconds between the start of a shutdown and telling clients to reconnect: ``/ready``
+    #: already answers 503 and new WebSockets are refused, so a load balancer has time to
+    #: notice and send clients elsewhere.
+    drain_grace: float = 0.0
     #: Addresses of reverse proxies every client arrives through: exempt from the limits per
     #: address (which would otherwise count all clients as one).
     trusted_proxies: frozenset[str] = frozenset()

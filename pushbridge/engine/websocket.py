@@ -93,6 +93,8 @@ class WebSocketEndpoint:
             await self.refuse_unopened(ws, OVER_CAPACITY, "Internal server error; reconnect after a back-off.")
             return ws
         peer = conn.sink = Peer(ws, transport)
+        traffic = self.executor.traffic
+        traffic.connections_opened += 1
         apply(outputs)
         try:
             while not conn.closed:
@@ -109,6 +111,7 @@ class WebSocketEndpoint:
                         outputs = core.receive_pong(conn)
                     else:  # CLOSE, CLOSING, CLOSED, ERROR: the client is gone or going.
                         break
+                    traffic.messages_in += 1
                 except Exception:
                     logger.exception("Handling a message from %r failed", conn)
                     outputs = self.executor.internal_error(conn)

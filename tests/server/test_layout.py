@@ -16,10 +16,12 @@ SHELL = {
     "executor",
     "http_endpoint",
     "log_limit",
+    "metrics",
     "options",
     "settings",
     "site",
     "thread_runner",
+    "traffic",
     "websocket",
     "wire",
 }

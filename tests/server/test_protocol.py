@@ -44,6 +44,10 @@ def core(clock: Clock) -> PusherCore:
     return PusherCore([app], clock=clock, wall_clock=lambda: 1_700_000_000.0)
 
 
+#: What ``core.stats()`` says of a core with one app once every connection is gone.
+NOTHING_LEFT = {"apps": 1, "connections": 0, "channels": 0, "subscriptions": 0, "users": 0, "members": 0, "cached": 0}
+
+
 def frames_to(outputs: list[Output], conn: Connection) -> list[dict[str, Any]]:
     """Decoded frames that ``outputs`` would deliver to ``conn``, in order."""
     result = []
@@ -865,7 +869,7 @@ def test_shutdown_does_not_fan_out_member_removed(core: PusherCore) -> None:
     events = hooks(outputs)
     assert sorted(e["user_id"] for e in events if e["name"] == "member_removed") == sorted(str(i) for i in range(100))
     assert sorted(e["channel"] for e in events if e["name"] == "channel_vacated") == ["news", "presence-big"]
-    assert core.stats() == {"apps": 1, "connections": 0, "channels": 0, "users": 0, "members": 0, "cached": 0}
+    assert core.stats() == NOTHING_LEFT
     assert core.closed(conns[0]) == []
 
 
@@ -910,11 +914,27 @@ def test_disconnect_frees_users_members_and_channels(core: PusherCore) -> None:
     subscribe(core, a, "presence-c", {"user_id": "alice"})
     subscribe(core, a, "private-c")
     subscribe(core, b, "presence-c", {"user_id": "bob"})
-    assert core.stats() == {"apps": 1, "connections": 2, "channels": 2, "users": 1, "members": 2, "cached": 0}
+    assert core.stats() == {
+        "apps": 1,
+        "connections": 2,
+        "channels": 2,
+        "subscriptions": 3,
+        "users": 1,
+        "members": 2,
+        "cached": 0,
+    }
     core.closed(a)
-    assert core.stats() == {"apps": 1, "connections": 1, "channels": 1, "users": 0, "members": 1, "cached": 0}
+    assert core.stats() == {
+        "apps": 1,
+        "connections": 1,
+        "channels": 1,
+        "subscriptions": 1,
+        "users": 0,
+        "members": 1,
+        "cached": 0,
+    }
     core.closed(b)
-    assert core.stats() == {"apps": 1, "connections": 0, "channels": 0, "users": 0, "members": 0, "cached": 0}
+    assert core.stats() == NOTHING_LEFT
 
 
 def test_client_events_disabled_for_the_app(clock: Clock) -> None:
