@@ -177,3 +177,11 @@ def admitting(
 ) -> Callable[[], asyncio.Protocol]:
     """A protocol factory for ``loop.create_server`` that puts every connection through ``admission``."""
     return lambda: AdmittedProtocol(factory(), admission, header_timeout)
+
+
+def admission_for(max_open: int | None, per_address: int | None, exempt: Iterable[str]) -> Admission:
+    """The admission of a server: ``None`` limits take their defaults (see :func:`default_connection_cap`)."""
+    cap = default_connection_cap() if max_open is None else max_open
+    if per_address is None:
+        per_address = default_per_address(cap or default_connection_cap())
+    return Admission(cap, per_address, exempt)

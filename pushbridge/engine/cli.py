@@ -14,6 +14,7 @@ from pushbridge.engine.codes import DEFAULT_ACTIVITY_TIMEOUT
 from pushbridge.engine.embedded import EmbeddedServer
 from pushbridge.engine.options import ServerOptions
 from pushbridge.engine.settings import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET, ENV_VARS
+from pushbridge.engine.webhook_endpoints import WEBHOOK_EVENT_TYPES, WebhookEndpoint, parse_webhook
 from pushbridge.limits import PUSHER_LIMITS
 
 
@@ -30,7 +31,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--app-id", default=env.get(ENV_VARS["app_id"], DEFAULT_APP_ID))
     parser.add_argument("--key", default=env.get(ENV_VARS["key"], DEFAULT_KEY))
     parser.add_argument("--secret", default=env.get(ENV_VARS["secret"], DEFAULT_SECRET))
-    parser.add_argument("--webhook-url", default=env.get(ENV_VARS["webhook_url"]) or None)
+    parser.add_argument(
+        "--webhook-url", default=env.get(ENV_VARS["webhook_url"]) or None, help="POST every webhook event here"
+    )
+    parser.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        type=_webhook,
+        metavar="[TYPE,...=]URL",
+        help=f"a webhook endpoint, for some event types only if given (repeatable); types: "
+        f"{', '.join(sorted(WEBHOOK_EVENT_TYPES))}",
+    )
+    parser.add_argument(
+        "--signin-timeout",
+        type=float,
+        default=None,
+        help="close connections that have not signed in within this many seconds (4009); default: never",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="an origin whose pages may call the HTTP API and /health (repeatable; default: any, *)",
+    )
     parser.add_argument("--max-connections", type=int, default=None, help="per app; refused with 4100 beyond")
     parser.add_argument("--max-payload-bytes", type=int, default=PUSHER_LIMITS.max_payload_bytes)
     parser.add_argument("--max-presence-members", type=int, default=PUSHER_LIMITS.max_presence_members)
@@ -123,6 +148,8 @@ def server_from_args(args: argparse.Namespace) -> EmbeddedServer:
         max_subscriptions_per_address=args.max_subscriptions_per_address,
         trusted_proxies=frozenset(args.trusted_proxy),
         drain_grace=args.drain_grace,
+        signin_timeout=args.signin_timeout,
+        cors_origins=frozenset(args.cors_origin or ["*"]),
     )
     return EmbeddedServer(
         host=args.host,
@@ -131,6 +158,7 @@ def server_from_args(args: argparse.Namespace) -> EmbeddedServer:
         key=args.key,
         secret=args.secret,
         webhook_url=args.webhook_url,
+        webhooks=args.webhook,
         max_connections=args.max_connections,
         limits=limits,
         options=options,
@@ -157,8 +185,10 @@ def announce(server: EmbeddedServer) -> None:
     """Print where the server listens and the settings that point a project and pusher-js at it."""
     print(f"pushbridge server listening on {server.url} (WebSocket {server.ws_url})", flush=True)
     print(server.settings_text(), flush=True)
-    if server.webhook_urls:
-        print(f"Webhooks go to {', '.join(server.webhook_urls.values())}", flush=True)
+    for endpoints in server.webhooks.values():
+        for endpoint in endpoints:
+            types = ", ".join(sorted(endpoint.event_types)) if endpoint.event_types else "every event type"
+            print(f"Webhooks go to {endpoint.url} ({types})", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
 
 
@@ -170,3 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.
         asyncio.run(run_until_signalled(server, announce))
     return 0
+
+
+def _webhook(value: str) -> WebhookEndpoint:
+    """``--webhook``'s type: a bad value is an argparse error that says why."""
+    try:
+        return parse_webhook(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

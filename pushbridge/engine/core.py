@@ -41,7 +41,8 @@ class PusherCore:
     a channel are held back. ``bus`` is where events fan out and channel state is shared
     (:class:`~.bus.LocalBus`, the default, for a single process).
     ``max_subscriptions_per_address`` bounds the subscriptions held by all the connections of
-    one client address (``None``: no bound); see :meth:`open`.
+    one client address (``None``: no bound); see :meth:`open`. ``signin_timeout`` closes
+    connections that have not signed in that many seconds after opening (``None``: never).
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class PusherCore:
         cache_miss_window: float = DEFAULT_CACHE_MISS_WINDOW,
         bus: Bus | None = None,
         max_subscriptions_per_address: int | None = None,
+        signin_timeout: float | None = None,
     ) -> None:
         if activity_timeout <= 0:
             raise ValueError("activity_timeout must be positive: pusher-js refuses a handshake without one.")
@@ -71,6 +73,7 @@ class PusherCore:
             self._cache,
             activity_timeout=activity_timeout,
             pong_timeout=pong_timeout,
+            signin_timeout=signin_timeout,
             clock=clock,
             rng=rng or random.Random(),
         )

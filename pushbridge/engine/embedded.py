@@ -6,21 +6,20 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from pushbridge.engine.admission import Admission, default_connection_cap, default_per_address
+from pushbridge.engine.admission import admission_for
 from pushbridge.engine.config import AppConfig
 from pushbridge.engine.core import PusherCore
 from pushbridge.engine.executor import OutputExecutor
 from pushbridge.engine.http_endpoint import HttpEndpoint
 from pushbridge.engine.log_limit import limit_server_logs
 from pushbridge.engine.metrics import Metrics, ServerCollector
-from pushbridge.engine.options import ServerOptions, min_frame_bytes
-from pushbridge.engine.outputs import WebhookEvent
+from pushbridge.engine.options import ServerOptions, fit_frame_limit
 from pushbridge.engine.settings import (
     DEFAULT_APP_ID,
     DEFAULT_HOST,
@@ -33,9 +32,10 @@ from pushbridge.engine.settings import (
 from pushbridge.engine.site import AdmittingSite
 from pushbridge.engine.thread_runner import ThreadRunner
 from pushbridge.engine.traffic import Traffic
+from pushbridge.engine.webhook_endpoints import WebhookEndpoint, endpoints_by_app
+from pushbridge.engine.webhook_router import WebhookRouter
 from pushbridge.engine.websocket import WebSocketEndpoint
 from pushbridge.limits import PUSHER_LIMITS, Limits
-from pushbridge.webhooks_client import WebhookSender
 
 logger = logging.getLogger("pushbridge.server")
 
@@ -50,10 +50,11 @@ class EmbeddedServer:
     server listens, ``server.stop()`` stops it and joins the thread (or ``with server:``).
     ``port=0`` picks a free port; :attr:`port` then holds the real one.
 
-    One app from ``app_id``/``key``/``secret`` (and ``webhook_url``, ``max_connections``,
-    ``limits``), or several from ``apps``, with ``webhook_urls`` mapping app ids to the URL
-    their webhooks go to. An app's ``webhooks`` flag follows from that mapping; a URL for an
-    app id that is not hosted is a ``ValueError``.
+    One app from ``app_id``/``key``/``secret`` (and ``webhook_url``, ``webhooks``,
+    ``max_connections``, ``limits``), or several from ``apps``, with ``webhook_urls`` (app id
+    -> URL for every event type) and ``app_webhooks`` (app id -> endpoints with their event
+    types). An app's ``webhooks`` flag follows from its endpoints; naming an app id that is not
+    hosted is a ``ValueError``.
     """
 
     def __init__(
@@ -65,62 +66,47 @@ class EmbeddedServer:
         key: str = DEFAULT_KEY,
         secret: str = DEFAULT_SECRET,
         webhook_url: str | None = None,
+        webhooks: Sequence[WebhookEndpoint] = (),
         apps: Sequence[AppConfig] | None = None,
-        webhook_urls: dict[str, str] | None = None,
+        webhook_urls: Mapping[str, str] | None = None,
+        app_webhooks: Mapping[str, Sequence[WebhookEndpoint]] | None = None,
         options: ServerOptions | None = None,
         max_connections: int | None = None,
         limits: Limits = PUSHER_LIMITS,
     ) -> None:
-        urls = dict(webhook_urls or {})
+        single_app = apps is None
         if apps is None:
             apps = [AppConfig(app_id=app_id, key=key, secret=secret, limits=limits, max_connections=max_connections)]
-            if webhook_url:
-                urls.setdefault(app_id, webhook_url)
-        elif webhook_url:
-            raise ValueError(
-                "webhook_url configures the single app built from app_id/key/secret; with apps, use webhook_urls."
-            )
         hosted = [app.app_id for app in apps]
-        unknown = sorted(set(urls) - set(hosted))
-        if unknown:
-            raise ValueError(
-                f"webhook_urls names app id(s) {unknown} that the server does not host (it hosts {hosted})."
-            )
-        options = options or ServerOptions()
-        needed = max((min_frame_bytes(app.limits) for app in apps), default=0)
-        if options.max_frame_bytes < needed:
-            # Raising the payload limit raises the frame limit with it: a client event the
-            # protocol accepts must never be refused for its size as a frame.
-            logger.info(
-                "Frame limit raised from %d to %d bytes to fit the payload limit.", options.max_frame_bytes, needed
-            )
-            options = dataclasses.replace(options, max_frame_bytes=needed)
+        #: App id -> the webhook endpoints of that app.
+        self.webhooks = endpoints_by_app(
+            hosted, single_app, webhook_url, webhooks, webhook_urls or {}, app_webhooks or {}
+        )
+        options = fit_frame_limit(options or ServerOptions(), [app.limits for app in apps])
         self.host = host
         self.port = port
         self.options = options
-        self.apps = [dataclasses.replace(app, webhooks=app.app_id in urls) for app in apps]
-        self.webhook_urls = urls
+        self.apps = [dataclasses.replace(app, webhooks=app.app_id in self.webhooks) for app in apps]
         self.core = PusherCore(
             self.apps,
             activity_timeout=options.activity_timeout,
             pong_timeout=options.pong_timeout,
             max_message_bytes=options.max_frame_bytes,
             max_subscriptions_per_address=options.max_subscriptions_per_address or None,
+            signin_timeout=options.signin_timeout,
         )
-        cap = default_connection_cap() if options.max_open_connections is None else options.max_open_connections
-        per_address = options.max_connections_per_address
-        if per_address is None:
-            per_address = default_per_address(cap) if cap else default_per_address(default_connection_cap())
         #: Open TCP connections, overall and per address (see ServerOptions).
-        self.admission = Admission(cap, per_address, options.trusted_proxies)
-        self.executor = OutputExecutor(self.core, options, self._post_webhook, Traffic())
+        self.admission = admission_for(
+            options.max_open_connections, options.max_connections_per_address, options.trusted_proxies
+        )
+        self._webhook_router = WebhookRouter(self.apps, self.webhooks)
+        self.executor = OutputExecutor(self.core, options, self._webhook_router.submit, Traffic())
         self.core.bus.attach(self.executor.apply)
         #: Set from the moment a shutdown begins: ``/ready`` answers 503, new WebSockets are refused.
         self.stopping = False
-        self._senders: dict[str, WebhookSender] = {}
         #: The Prometheus registry behind ``GET /metrics``.
         self.metrics = Metrics(
-            ServerCollector(self.core, self.executor.traffic, self.admission, lambda: self._senders.items())
+            ServerCollector(self.core, self.executor.traffic, self.admission, self._webhook_router.senders)
         )
         self._websocket = WebSocketEndpoint(self.core, self.executor, options, lambda: self.stopping)
         self._http = HttpEndpoint(self.core, self.executor, options, self.metrics, lambda: not self.stopping)
@@ -176,11 +162,7 @@ class EmbeddedServer:
         await site.start()
         self._runner, self._site, self.stopping = runner, site, False
         self.port = site.port
-        for app_id, url in self.webhook_urls.items():
-            config = next(app for app in self.apps if app.app_id == app_id)
-            sender = WebhookSender(url, config.key, config.secret)
-            sender.start()
-            self._senders[app_id] = sender
+        self._webhook_router.start()
         self._ticker = asyncio.create_task(self._tick_forever(), name="pushbridge-ticker")
         logger.info("pushbridge server listening on %s (WebSocket %s)", self.url, self.ws_url)
 
@@ -221,9 +203,7 @@ class EmbeddedServer:
         if self._site is not None:
             await self._site.stop()
             self._site = None
-        for sender in self._senders.values():
-            await sender.stop()
-        self._senders.clear()
+        await self._webhook_router.stop()
         runner, self._runner = self._runner, None
         await runner.cleanup()
         logger.info("pushbridge server on %s stopped", self.url)
@@ -279,11 +259,6 @@ class EmbeddedServer:
         self._thread.stop()
 
     # -- inner workings -----------------------------------------------------------------------
-
-    def _post_webhook(self, output: WebhookEvent) -> None:
-        sender = self._senders.get(output.app.app_id)
-        if sender is not None:
-            sender.submit(output.event)
 
     async def _tick_forever(self) -> None:
         while True:

@@ -4,6 +4,8 @@
 * ``GET /ready``: 200 while the server accepts clients, 503 from the moment it starts to
   shut down, so a load balancer sends new clients elsewhere (readiness).
 * ``GET /metrics``: Prometheus metrics.
+
+Every answer carries CORS headers for the allowed origins, and preflights are answered.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from pushbridge.engine.core import PusherCore
+from pushbridge.engine.cors import cors_headers, preflight_headers
 from pushbridge.engine.executor import OutputExecutor
 from pushbridge.engine.metrics import CONTENT_TYPE, Metrics
 from pushbridge.engine.options import ServerOptions
@@ -47,6 +50,14 @@ class HttpEndpoint:
         self._ready = ready
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        allowed = self.options.cors_origins
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers=preflight_headers(request.headers, allowed))
+        response = await self._respond(request)
+        response.headers.update(cors_headers(request.headers.get("Origin"), allowed))
+        return response
+
+    async def _respond(self, request: web.Request) -> web.Response:
         path = request.path
         if request.method == "GET":
             if path in ("/", "/health"):

@@ -72,15 +72,17 @@ class ServerCollector(Collector):
             http.add_metric([str(status)], count)
         yield http
         events = CounterMetricFamily(
-            "pushbridge_webhook_events", "Webhook events, delivered or dropped.", labels=["app_id", "result"]
+            "pushbridge_webhook_events", "Webhook events, delivered or dropped.", labels=["app_id", "url", "result"]
         )
         failures = CounterMetricFamily(
-            "pushbridge_webhook_post_failures", "Webhook posts that failed (each retry counts).", labels=["app_id"]
+            "pushbridge_webhook_post_failures",
+            "Webhook posts that failed (each retry counts).",
+            labels=["app_id", "url"],
         )
         for app_id, sender in self.senders():
-            events.add_metric([app_id, "delivered"], sender.delivered)
-            events.add_metric([app_id, "dropped"], sender.dropped)
-            failures.add_metric([app_id], sender.failed_posts)
+            events.add_metric([app_id, sender.url, "delivered"], sender.delivered)
+            events.add_metric([app_id, sender.url, "dropped"], sender.dropped)
+            failures.add_metric([app_id, sender.url], sender.failed_posts)
         yield events
         yield failures
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pushbridge.engine.codes import DEFAULT_ACTIVITY_TIMEOUT
 from pushbridge.limits import Limits
+
+logger = logging.getLogger("pushbridge.server")
 
 #: Room in a client frame around its event data: names, JSON punctuation, escapes.
 FRAME_ENVELOPE_BYTES = 4096
@@ -52,6 +57,11 @@ class ServerOptions:
     #: already answers 503 and new WebSockets are refused, so a load balancer has time to
     #: notice and send clients elsewhere.
     drain_grace: float = 0.0
+    #: Origins whose pages may call the HTTP side from a browser (CORS); ``*``: any.
+    cors_origins: frozenset[str] = frozenset({"*"})
+    #: Seconds a connection has to sign in (``pusher:signin``) before it is closed with 4009;
+    #: ``None``: no limit (Pusher's default).
+    signin_timeout: float | None = None
     #: Addresses of reverse proxies every client arrives through: exempt from the limits per
     #: address (which would otherwise count all clients as one).
     trusted_proxies: frozenset[str] = frozenset()
@@ -69,3 +79,16 @@ def min_frame_bytes(limits: Limits) -> int:
 def hard_frame_limit(max_frame_bytes: int) -> int:
     """Size above which aiohttp stops reading a message and the connection is closed."""
     return max(HARD_FRAME_FACTOR * max_frame_bytes, max_frame_bytes + HARD_FRAME_MARGIN)
+
+
+def fit_frame_limit(options: ServerOptions, limits: Iterable[Limits]) -> ServerOptions:
+    """``options`` with ``max_frame_bytes`` raised, if needed, to :func:`min_frame_bytes` of every ``limits``.
+
+    Raising the payload limit raises the frame limit with it: a client event the protocol
+    accepts must never be refused for its size as a frame.
+    """
+    needed = max((min_frame_bytes(each) for each in limits), default=0)
+    if options.max_frame_bytes >= needed:
+        return options
+    logger.info("Frame limit raised from %d to %d bytes to fit the payload limit.", options.max_frame_bytes, needed)
+    return dataclasses.replace(options, max_frame_bytes=needed)

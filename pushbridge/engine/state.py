@@ -31,6 +31,7 @@ class Connection:
         "client_window_count",
         "closed",
         "last_seen",
+        "opened_at",
         "pinged_at",
         "refused",
         "sink",
@@ -48,6 +49,7 @@ class Connection:
         self.channels: dict[str, str | None] = {}
         self.closed = False
         self.last_seen = now
+        self.opened_at = now
         self.pinged_at: float | None = None
         self.user_id: str | None = None
         self.user_info: Any = None

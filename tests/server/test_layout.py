@@ -12,6 +12,7 @@ ENGINE = Path(__file__).resolve().parents[2] / "pushbridge" / "engine"
 SHELL = {
     "admission",
     "cli",
+    "cors",
     "embedded",
     "executor",
     "http_endpoint",
@@ -22,6 +23,8 @@ SHELL = {
     "site",
     "thread_runner",
     "traffic",
+    "webhook_endpoints",
+    "webhook_router",
     "websocket",
     "wire",
 }

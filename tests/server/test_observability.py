@@ -87,7 +87,13 @@ def test_metrics_count_connections_subscriptions_deliveries_drops_requests_and_w
     assert seen[("pushbridge_http_api_requests_total", (("status", "401"),))] == 1
     wait_until(
         lambda: (
-            metrics(server.url)[("pushbridge_webhook_events_total", (("app_id", APP_ID), ("result", "delivered")))] >= 1
+            metrics(server.url)[
+                (
+                    "pushbridge_webhook_events_total",
+                    (("app_id", APP_ID), ("result", "delivered"), ("url", webhooks.url)),
+                )
+            ]
+            >= 1
         ),
         what="a delivered webhook event",
     )

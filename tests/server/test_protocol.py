@@ -1009,3 +1009,25 @@ def test_subscriptions_per_address_are_budgeted_and_freed_on_leave(clock: Clock)
     assert frames_to(subscribe(core, b, "four"), b)[0]["event"] == "pusher_internal:subscription_succeeded"
     core.closed(b)
     assert frames_to(subscribe(core, a, "five"), a)[0]["event"] == "pusher_internal:subscription_succeeded"
+
+
+def test_a_signin_timeout_closes_connections_that_do_not_sign_in_with_4009(clock: Clock) -> None:
+    core = PusherCore([AppConfig("1", KEY, SECRET)], clock=clock, signin_timeout=5)
+    quiet, signed = connect(core), connect(core)
+    signin(core, signed, {"id": "alice"})
+    clock.now += 4.9
+    assert closes(core.tick()) == []
+    clock.now += 0.1
+    outputs = core.tick()
+    assert [(c.conn, c.code) for c in closes(outputs)] == [(quiet, 4009)]
+    assert frames_to(outputs, quiet)[0]["data"] == {"code": 4009, "message": "Connection not signed in within 5 s."}
+    assert not signed.closed
+
+
+def test_without_a_signin_timeout_nobody_has_to_sign_in(core: PusherCore, clock: Clock) -> None:
+    conn = connect(core)
+    send(core, conn, "pusher:ping")
+    clock.now += 3600
+    core.tick()
+    send(core, conn, "pusher:pong", {})
+    assert closes(core.tick()) == []

@@ -18,6 +18,7 @@ import websocket
 from aiohttp import web
 
 from pushbridge.engine.executor import Peer
+from pushbridge.engine.webhook_endpoints import WebhookEndpoint
 from pushbridge.limits import PUSHER_LIMITS
 from pushbridge.protocol import AppConfig
 from pushbridge.server import (
@@ -621,7 +622,7 @@ def test_a_handshake_under_way_when_shutdown_begins_is_refused_with_4200(monkeyp
 
 def test_webhook_configuration_is_derived_and_checked() -> None:
     single = EmbeddedServer(port=0, app_id="1", webhook_urls={"1": "http://127.0.0.1:9/hook"})
-    assert single.webhook_urls == {"1": "http://127.0.0.1:9/hook"}
+    assert single.webhooks == {"1": (WebhookEndpoint("http://127.0.0.1:9/hook"),)}
     assert single.app.webhooks
     assert not EmbeddedServer(port=0, app_id="1").app.webhooks
     apps = [AppConfig("a", "ka", "sa"), AppConfig("b", "kb", "sb", webhooks=True)]
@@ -632,3 +633,7 @@ def test_webhook_configuration_is_derived_and_checked() -> None:
         EmbeddedServer(port=0, apps=apps, webhook_urls={"c": "http://127.0.0.1:9/c"})
     with pytest.raises(ValueError, match="webhook_urls"):
         EmbeddedServer(port=0, apps=apps, webhook_url="http://127.0.0.1:9/a")
+    with pytest.raises(ValueError, match="app_webhooks"):
+        EmbeddedServer(port=0, apps=apps, webhooks=[WebhookEndpoint("http://127.0.0.1:9/a")])
+    with pytest.raises(ValueError, match=r"app id\(s\) \['c'\]"):
+        EmbeddedServer(port=0, apps=apps, app_webhooks={"c": [WebhookEndpoint("http://127.0.0.1:9/c")]})
