@@ -61,6 +61,8 @@ class WebhookSender:
         self.drop_log_interval = drop_log_interval
         self.dropped = 0
         self.delivered = 0
+        #: Posts that failed (no answer, or an error status), retried or not.
+        self.failed_posts = 0
         self._unlogged_drops = 0
         self._drops_logged_at: float | None = None
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queue)
@@ -145,6 +147,7 @@ class WebhookSender:
                     if 400 <= status < 500 and status != 429:
                         # The receiver refuses this request (bad signature, wrong URL...):
                         # sending it again would be refused again.
+                        self.failed_posts += 1
                         self.dropped += len(events)
                         logger.error(
                             "Webhook to %s refused (%s); dropping %d event(s), not retrying.",
@@ -155,6 +158,7 @@ class WebhookSender:
                         return
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
+            self.failed_posts += 1
             if attempt == self.attempts:
                 self.dropped += len(events)
                 logger.error(

@@ -16,6 +16,7 @@ from pushbridge.engine.codes import DEFAULT_ACTIVITY_TIMEOUT
 from pushbridge.engine.embedded import EmbeddedServer
 from pushbridge.engine.options import ServerOptions
 from pushbridge.engine.settings import ENV_VARS
+from pushbridge.engine.webhook_endpoints import WEBHOOK_EVENT_TYPES, WebhookEndpoint, parse_webhook
 from pushbridge.limits import PUSHER_LIMITS, Limits
 
 #: The limits that flags set; the rest of a server's limits come from its base limits.
@@ -41,6 +42,15 @@ def cli_defaults(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "max_frame_bytes": ServerOptions.max_frame_bytes,
         "max_buffer_bytes": ServerOptions.max_buffer_bytes,
         "activity_timeout": DEFAULT_ACTIVITY_TIMEOUT,
+        "webhook": [],
+        "signin_timeout": None,
+        "cors_origin": [],
+        "header_timeout": ServerOptions.header_timeout,
+        "max_open_connections": None,
+        "max_connections_per_address": None,
+        "trusted_proxy": [],
+        "max_subscriptions_per_address": ServerOptions.max_subscriptions_per_address,
+        "drain_grace": ServerOptions.drain_grace,
         "log_level": "INFO",
     }
 
@@ -67,7 +77,29 @@ def add_server_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str,
     add("--app-id", default=d("app_id"))
     add("--key", default=d("key"))
     add("--secret", default=d("secret"))
-    add("--webhook-url", default=d("webhook_url"), help="POST webhooks (signed like Pusher's) to this URL")
+    add("--webhook-url", default=d("webhook_url"), help="POST every webhook event (signed like Pusher's) here")
+    add(
+        "--webhook",
+        action="append",
+        default=d("webhook"),
+        type=_webhook,
+        metavar="[TYPE,...=]URL",
+        help=f"a webhook endpoint, for some event types only if given (repeatable); types: "
+        f"{', '.join(sorted(WEBHOOK_EVENT_TYPES))}",
+    )
+    add(
+        "--signin-timeout",
+        type=float,
+        default=d("signin_timeout"),
+        help="close connections that have not signed in within this many seconds (4009); default: never",
+    )
+    add(
+        "--cors-origin",
+        action="append",
+        default=d("cors_origin"),
+        metavar="ORIGIN",
+        help="an origin whose pages may call the HTTP API and /health (repeatable; default: any, *)",
+    )
     add("--max-connections", type=int, default=d("max_connections"), help="per app; refused with 4100 beyond")
     add("--max-payload-bytes", type=int, default=d("max_payload_bytes"))
     add("--max-presence-members", type=int, default=d("max_presence_members"))
@@ -97,6 +129,43 @@ def add_server_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str,
     )
     add("--max-buffer-bytes", type=int, default=d("max_buffer_bytes"))
     add("--activity-timeout", type=int, default=d("activity_timeout"))
+    add(
+        "--header-timeout",
+        type=float,
+        default=d("header_timeout"),
+        help="seconds a client has to send a complete request (headers; and body for the HTTP API)",
+    )
+    add(
+        "--max-open-connections",
+        type=int,
+        default=d("max_open_connections"),
+        help="open TCP connections accepted (default: the descriptor limit less a reserve; 0: no cap)",
+    )
+    add(
+        "--max-connections-per-address",
+        type=int,
+        default=d("max_connections_per_address"),
+        help="open TCP connections one client address may hold (default: 256 or half the cap; 0: no limit)",
+    )
+    add(
+        "--max-subscriptions-per-address",
+        type=int,
+        default=d("max_subscriptions_per_address"),
+        help="subscriptions all connections of one client address may hold (0: no limit)",
+    )
+    add(
+        "--drain-grace",
+        type=float,
+        default=d("drain_grace"),
+        help="on SIGTERM, seconds /ready answers 503 before clients are told to reconnect (4200)",
+    )
+    add(
+        "--trusted-proxy",
+        action="append",
+        default=d("trusted_proxy"),
+        metavar="ADDRESS",
+        help="a reverse proxy's address, exempt from the limits per address (repeatable)",
+    )
     add("--log-level", default=d("log_level"), help="of the pushbridge loggers (INFO, DEBUG...)")
 
 
@@ -122,6 +191,14 @@ def server_from_args(args: argparse.Namespace, base_limits: Limits = PUSHER_LIMI
         max_frame_bytes=args.max_frame_bytes,
         max_buffer_bytes=args.max_buffer_bytes,
         activity_timeout=args.activity_timeout,
+        header_timeout=args.header_timeout,
+        max_open_connections=args.max_open_connections,
+        max_connections_per_address=args.max_connections_per_address,
+        max_subscriptions_per_address=args.max_subscriptions_per_address,
+        trusted_proxies=frozenset(args.trusted_proxy),
+        drain_grace=args.drain_grace,
+        signin_timeout=args.signin_timeout,
+        cors_origins=frozenset(args.cors_origin or ["*"]),
     )
     return EmbeddedServer(
         host=args.host,
@@ -130,6 +207,7 @@ def server_from_args(args: argparse.Namespace, base_limits: Limits = PUSHER_LIMI
         key=args.key,
         secret=args.secret,
         webhook_url=args.webhook_url,
+        webhooks=args.webhook,
         max_connections=args.max_connections,
         limits=limits,
         options=options,
@@ -156,8 +234,10 @@ def announce(server: EmbeddedServer) -> None:
     """Print where the server listens and the settings that point a project and pusher-js at it."""
     print(f"pushbridge server listening on {server.url} (WebSocket {server.ws_url})", flush=True)
     print(server.settings_text(), flush=True)
-    if server.webhook_urls:
-        print(f"Webhooks go to {', '.join(server.webhook_urls.values())}", flush=True)
+    for endpoints in server.webhooks.values():
+        for endpoint in endpoints:
+            types = ", ".join(sorted(endpoint.event_types)) if endpoint.event_types else "every event type"
+            print(f"Webhooks go to {endpoint.url} ({types})", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
 
 
@@ -169,3 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.
         asyncio.run(run_until_signalled(server, announce))
     return 0
+
+
+def _webhook(value: str) -> WebhookEndpoint:
+    """``--webhook``'s type: a bad value is an argparse error that says why."""
+    try:
+        return parse_webhook(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
