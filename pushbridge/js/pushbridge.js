@@ -125,10 +125,29 @@
 
   // -- auth ----------------------------------------------------------------------------------
 
-  function authError(message, status) {
-    const error = new Error(message);
+  /**
+   * The reason a Django view gave for refusing a request: the JSON body's "error" (pushbridge's
+   * views answer {"error": "..."}), else null. Without it a page only learns the status code.
+   */
+  function reasonOf(body) {
+    if (body && typeof body === 'object' && typeof body.error === 'string' && body.error) return body.error;
+    return null;
+  }
+
+  /** An Error with the HTTP status and the server's reason, for error events and rejections. */
+  function requestError(message, status, reason) {
+    const error = new Error(reason ? message + ': ' + reason : message);
     error.status = status;
+    error.reason = reason || null;
     return error;
+  }
+
+  /** What error events carry (pusher-js's {type, error, status}) plus the server's reason. */
+  function errorDetails(type, error) {
+    const details = { type: type, error: error.message };
+    if (error.status !== undefined) details.status = error.status;
+    details.reason = error.reason || null;
+    return details;
   }
 
   /**
@@ -159,19 +178,20 @@
     const init = { method: 'POST', headers: headers, body: body.toString(), credentials: 'same-origin' };
     return fetch(settings.endpoint, init)
       .catch(function (err) {
-        throw authError('Could not reach the auth endpoint ' + settings.endpoint + ': ' + err.message, 0);
+        throw requestError('Could not reach the auth endpoint ' + settings.endpoint, 0, err.message);
       })
       .then(function (response) {
         return response.text().then(function (text) {
           if (response.status !== 200) {
             const status = response.status;
-            throw authError('Could not get auth info from your auth endpoint, status: ' + status, status);
+            const reason = reasonOf(parseData(text));
+            throw requestError('Could not get auth info from your auth endpoint, status: ' + status, status, reason);
           }
           try {
             return JSON.parse(text);
           } catch (_) {
             const message = 'JSON returned from auth endpoint was invalid, yet status code was 200. Data was: ';
-            throw authError(message + text, 200);
+            throw requestError(message + text, 200);
           }
         });
       });
@@ -227,10 +247,8 @@
         (error) => {
           if (stale()) return;
           this.subscriptionPending = false;
-          log('auth for ' + this.name + ' failed:', error.message);
-          const details = { type: 'AuthError', error: error.message };
-          if (error.status !== undefined) details.status = error.status;
-          this.emit('pusher:subscription_error', details);
+          log('subscription to ' + this.name + ' refused:', error.message);
+          this.emit('pusher:subscription_error', errorDetails('AuthError', error));
         }
       );
     }
@@ -395,9 +413,8 @@
         },
         (error) => {
           if (attempt !== this._attempt) return;
-          const details = { type: 'AuthError', error: error.message };
-          if (error.status !== undefined) details.status = error.status;
-          this.emit('pusher:signin_error', details);
+          log('signin refused:', error.message);
+          this.emit('pusher:signin_error', errorDetails('AuthError', error));
           this._cleanup();
         }
       );

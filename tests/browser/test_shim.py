@@ -73,6 +73,7 @@ def test_auth_refusal_and_api_misuse_are_reported(open_page: OpenPage, name: Nam
     error = page.wait("() => window.sub_error")
     assert error["type"] == "AuthError"
     assert error["status"] == 403
+    assert error["reason"] == f"mallory may not join {forbidden}"  # the view's JSON "error"
     assert page.js("(n) => window.pb.channel(n).subscribed", forbidden) is False
 
     messages = page.js(

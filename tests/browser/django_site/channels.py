@@ -1,0 +1,15 @@
+"""Who may subscribe to what on the browser tests' site (found by pushbridge's autodiscovery)."""
+
+from typing import Any
+
+import pushbridge
+
+
+@pushbridge.channel("private-{name:path}")
+def private(user: Any, name: str) -> bool:
+    return "forbidden" not in name
+
+
+@pushbridge.channel("presence-{name:path}")
+def presence(user: Any, name: str) -> dict[str, Any]:
+    return {"name": user.get_username().title()}

@@ -1,0 +1,89 @@
+"""Pages and helper endpoints of the browser tests' Django site."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model, login
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+import pushbridge
+from pushbridge.auth import authorize
+from tests.browser.django_site import history
+
+NODE_MODULES = settings.REPO / "tests" / "node" / "node_modules"
+VENDOR = {
+    "pusher.min.js": NODE_MODULES / "pusher-js" / "dist" / "web" / "pusher.min.js",
+    "echo.iife.js": NODE_MODULES / "laravel-echo" / "dist" / "echo.iife.js",
+}
+CLIENTS = ("shim", "pusher-js", "echo")
+
+
+def page(request: HttpRequest, client: str) -> HttpResponse:
+    """A page for ``?user=NAME`` (logged in on the spot) with the given client's scripts."""
+    if client not in CLIENTS:
+        raise Http404(f"no client {client!r}")
+    username = request.GET.get("user")
+    if username:
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    channel = request.GET.get("channel", "")
+    context = {"client": client, "channel": channel, "position": history.latest(channel) if channel else None}
+    return render(request, "browser_site/page.html", context)
+
+
+def vendor(request: HttpRequest, name: str) -> FileResponse:
+    path = VENDOR.get(name)
+    if path is None or not path.exists():
+        raise Http404(f"{name} is not installed (run: npm ci --prefix tests/node)")
+    return FileResponse(path.open("rb"), content_type="text/javascript")
+
+
+@csrf_exempt  # called by the tests, not by pages
+@require_POST
+def publish(request: HttpRequest) -> JsonResponse:
+    """Record an event in the history and, unless ``"send": false``, trigger it enveloped."""
+    body = json.loads(request.body)
+    entry = history.record(body["channel"], body["event"], body.get("data"))
+    if body.get("send", True):
+        pushbridge.trigger(body["channel"], body["event"], history.envelope(entry))
+    return JsonResponse(entry)
+
+
+@csrf_exempt  # called by the tests, not by pages
+@require_POST
+def send(request: HttpRequest) -> JsonResponse:
+    """Trigger an event recorded earlier (a relay sending late, or twice)."""
+    body = json.loads(request.body)
+    entry = history.get(body["channel"], body["id"])
+    pushbridge.trigger(body["channel"], entry["event"], history.envelope(entry))
+    return JsonResponse(entry)
+
+
+@csrf_exempt  # called by the tests, not by pages
+@require_POST
+def history_delay(request: HttpRequest) -> JsonResponse:
+    history.reply_delay = float(json.loads(request.body)["seconds"])
+    return JsonResponse({"seconds": history.reply_delay})
+
+
+@require_GET
+def history_view(request: HttpRequest) -> JsonResponse:
+    channel, since = request.GET.get("channel", ""), request.GET.get("since", "")
+    if not channel or not since.lstrip("-").isdigit():
+        return JsonResponse({"error": "channel and an integer since are required."}, status=400)
+    if not history.has_history(channel):
+        return JsonResponse({"error": f"Channel {channel!r} has no history."}, status=404)
+    if channel.startswith(("private-", "presence-")):
+        decision = authorize(request.user, channel)
+        if not decision.allowed:
+            return JsonResponse({"error": decision.reason}, status=403)
+    reply: dict[str, Any] = history.since(channel, int(since))
+    time.sleep(history.reply_delay)
+    return JsonResponse(reply)
