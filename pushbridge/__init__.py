@@ -12,8 +12,6 @@ in-memory fake whose ``pushbridge.outbox`` test suites read.
 
 from __future__ import annotations
 
-__version__ = "0.1.0.dev0"
-
 from typing import Any
 
 from pushbridge.api import (
@@ -29,6 +27,7 @@ from pushbridge.api import (
     verify_webhook,
 )
 from pushbridge.auth import channel
+from pushbridge.defaults import VERSION as __version__
 from pushbridge.dispatch import flush, muted
 from pushbridge.errors import PushbridgeError
 from pushbridge.events import Event

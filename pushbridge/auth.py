@@ -18,6 +18,11 @@ take converters like Django's URL patterns: ``str`` (the default: anything but `
 ``int``, ``slug``, ``uuid`` and ``path`` (anything). The first registered pattern that
 matches the whole channel name decides; a channel that no pattern matches is refused.
 Anonymous users are refused unless the pattern is registered with ``allow_anonymous=True``.
+
+An end-to-end encrypted channel (``private-encrypted-...``) is authorised only by a pattern
+that itself names ``private-encrypted-``: its auth reply carries the channel's shared secret,
+so a catch-all such as ``private-{name}`` written for ordinary private channels must not hand
+it out by accident.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushbridge.errors import ConfigurationError
+from pushbridge.limits import ENCRYPTED_PREFIX, is_encrypted
 
 Authorizer = Callable[..., Any]
 
@@ -52,6 +58,11 @@ class ChannelRule:
     converters: dict[str, Callable[[str], Any]]
     callback: Authorizer
     allow_anonymous: bool = False
+
+    @property
+    def names_encrypted(self) -> bool:
+        """Whether the pattern itself spells out ``private-encrypted-``, as encrypted channels require."""
+        return self.pattern.startswith(ENCRYPTED_PREFIX)
 
     def match(self, channel: str) -> dict[str, Any] | None:
         """The pattern's values in ``channel``, converted, or None if it does not match."""
@@ -114,9 +125,14 @@ class Decision:
 
 def authorize(user: Any, channel_name: str) -> Decision:
     """Run the callback whose pattern matches ``channel_name`` for ``user``."""
+    encrypted = is_encrypted(channel_name)
+    passed_over: list[str] = []
     for rule in rules:
         values = rule.match(channel_name)
         if values is None:
+            continue
+        if encrypted and not rule.names_encrypted:
+            passed_over.append(rule.pattern)
             continue
         if not getattr(user, "is_authenticated", False) and not rule.allow_anonymous:
             return Decision(False, f"Channel {channel_name!r} requires a logged-in user.")
@@ -134,5 +150,11 @@ def authorize(user: Any, channel_name: str) -> Decision:
         raise ConfigurationError(
             f"The authorization callback of {rule.pattern!r} returned {result!r}; "
             "return True, False, or a dict of member info."
+        )
+    if passed_over:
+        return Decision(
+            False,
+            f"Channel {channel_name!r} is end-to-end encrypted and only a pattern that names "
+            f"{ENCRYPTED_PREFIX!r} authorises it; {', '.join(map(repr, passed_over))} matched but does not.",
         )
     return Decision(False, f"No authorization callback matches channel {channel_name!r}.")

@@ -61,7 +61,7 @@ from pushbridge.backends import get_backend
 from pushbridge.conf import DEFAULT_ALIAS
 from pushbridge.errors import ConfigurationError, PushbridgeError
 from pushbridge.events import Event
-from pushbridge.signals import dispatch_failed
+from pushbridge.signals import dispatch_failed, events_coalesced
 from pushbridge.sockets import current_socket_id
 
 logger = logging.getLogger("pushbridge.broadcast")
@@ -385,6 +385,8 @@ def _committed(db_alias: str, key: _Key, entry: _Pending) -> None:
         _pending(db_alias).pop(key, None)
     survivors = [pending for _, pending in alive]
     operation = _merged_operation([s.operation for s in survivors])
+    if len(survivors) > 1:
+        _announce_coalesced(key, survivors, operation)
     if operation is None:
         return
     final = _final_entry(survivors)
@@ -403,6 +405,22 @@ def _committed(db_alias: str, key: _Key, entry: _Pending) -> None:
         # The data is committed: raising would break the request after the fact.
         logger.error("Auto-push of %s %s to %s failed: %s", key[0].model._meta.label, operation, alias, exc)
         dispatch_failed.send_robust(sender=alias, events=[event], error=exc, dropped=False)
+
+
+def _announce_coalesced(key: _Key, survivors: list[_Pending], operation: str | None) -> None:
+    """Tell whoever listens (the test kit) which saves became one event, and which event."""
+    if not events_coalesced.receivers:
+        return
+    events = key[0].events
+    final = _final_entry(survivors).event
+    events_coalesced.send_robust(
+        sender=key[0].model,
+        pk=key[1],
+        operations=[s.operation for s in survivors],
+        would_have_sent=[events.get(s.operation) for s in survivors],
+        sent=None if operation is None else events.get(operation),
+        channels=list(final.channels) if final is not None else [],
+    )
 
 
 def _final_entry(survivors: list[_Pending]) -> _Pending:

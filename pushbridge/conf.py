@@ -11,8 +11,11 @@ Two sources, in this order:
        }
 
 2. The ``PUSHBRIDGE_URL`` environment variable, ``http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID``
-   (the official SDK's URL form). It configures the ``default`` alias and needs no Django
-   settings at all, so scripts and workers can ``trigger()`` with nothing but the variable.
+   (the official SDK's URL form, which means hosted Pusher or a server with its limits). It
+   configures the ``default`` alias and needs no Django settings at all, so scripts and workers
+   can ``trigger()`` with nothing but the variable. The scheme may name the service instead, so
+   that its limits apply: ``soketi://``, ``embedded://`` (plain HTTP) or ``soketi+https://``,
+   ``embedded+https://``, ``pusher+https://``.
 
 An alias entry may also carry ``"URL"`` in that same form, with any other key overriding it.
 Every error names the setting that is missing or malformed.
@@ -20,6 +23,7 @@ Every error names the setting that is missing or malformed.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -28,6 +32,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pushbridge.crypto import parse_master_key
+from pushbridge.defaults import (
+    DEFAULT_CLUSTER,
+    DEFAULT_DISPATCH,
+    DEFAULT_QUEUE_SIZE,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+)
 from pushbridge.errors import ConfigurationError, EncryptionError
 
 ENV_URL = "PUSHBRIDGE_URL"
@@ -52,6 +63,7 @@ KNOWN_KEYS = frozenset(
         "SECRET",
         "CLUSTER",
         "HOST",
+        "HOSTS",
         "PORT",
         "USE_TLS",
         "TIMEOUT",
@@ -78,16 +90,19 @@ class BackendConfig:
     cluster: str | None = None
     host: str | None = None
     port: int | None = None
+    #: Every ``(host, port)`` to send to, in order of preference (``HOSTS``, else ``HOST`` and
+    #: ``PORT``); ``host`` and ``port`` are the first of them. ``port`` ``None``: the scheme's.
+    hosts: tuple[tuple[str, int | None], ...] = ()
     use_tls: bool | None = None
-    timeout: tuple[float, float] = (2.0, 5.0)
-    retries: int = 2
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
     max_payload_bytes: int | None = None
     encryption_master_key: bytes | None = field(default=None, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
     #: ``"sync"``: send before ``trigger()`` returns; ``"background"``: queue and batch.
-    dispatch: str = "sync"
+    dispatch: str = DEFAULT_DISPATCH
     #: Events the background sender may hold before it drops new ones.
-    queue_size: int = 10_000
+    queue_size: int = DEFAULT_QUEUE_SIZE
     #: Options for the browser client, merged over what ``{% pushbridge_js %}`` derives
     #: (``wsHost``, ``wsPort``, ``forceTLS``...): for when browsers reach the server by
     #: another address than Django does.
@@ -114,12 +129,29 @@ class BackendConfig:
         return self.encryption_master_key
 
 
+#: Services a URL's scheme may name (``soketi://``, ``soketi+https://``), and the transport
+#: their bare scheme means: hosted Pusher is always TLS, a self-hosted server starts without.
+URL_SERVICES: Mapping[str, str] = {"pusher": "https", "soketi": "http", "embedded": "http"}
+URL_FORM = "http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID, or SERVICE[+https]://... with SERVICE one of " + ", ".join(
+    URL_SERVICES
+)
+
+
+def _url_scheme(scheme: str, setting: str) -> tuple[str, str]:
+    """``(backend, "http" or "https")`` of a URL scheme: the SDK's ``https``, or ``soketi+https``..."""
+    if scheme in ("http", "https"):
+        return "pusher", scheme  # the official SDK's form: the service is Pusher(-compatible)
+    service, _, transport = scheme.partition("+")
+    if service in URL_SERVICES and transport in ("", "http", "https"):
+        return service, transport or URL_SERVICES[service]
+    raise ConfigurationError(f"{setting} has an unknown scheme {scheme!r} (form: {URL_FORM}).")
+
+
 def parse_url(url: str, *, setting: str = ENV_URL) -> dict[str, Any]:
-    """Turn ``http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID`` into setting keys."""
-    form = "http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID"
+    """Turn ``http(s)://KEY:SECRET@HOST[:PORT]/apps/APP_ID`` (or ``soketi://...``) into setting keys."""
+    form = URL_FORM
     parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https"):
-        raise ConfigurationError(f"{setting} must start with http:// or https:// (form: {form}); got {parts.scheme!r}.")
+    backend, transport = _url_scheme(parts.scheme, setting)
     if not parts.username or not parts.password:
         raise ConfigurationError(f"{setting} must carry the app key and secret as KEY:SECRET@ (form: {form}).")
     if not parts.hostname:
@@ -132,22 +164,25 @@ def parse_url(url: str, *, setting: str = ENV_URL) -> dict[str, Any]:
     except ValueError:
         raise ConfigurationError(f"{setting} has an invalid port (form: {form}).") from None
     values: dict[str, Any] = {
+        "BACKEND": backend,
         "KEY": unquote(parts.username),
         "SECRET": unquote(parts.password),
-        "USE_TLS": parts.scheme == "https",
+        "USE_TLS": transport == "https",
         "APP_ID": unquote(segments[1]),
     }
     # Hosted Pusher's API host names its cluster, and browsers need the cluster's WebSocket
     # host (ws-eu.pusher.com), not the API host: keep the cluster rather than the host.
     cluster = _PUSHER_API_HOST.fullmatch(parts.hostname)
-    if port == (443 if parts.scheme == "https" else 80):
+    if port == (443 if transport == "https" else 80):
         port = None  # the scheme's own port is no choice of the user's
     if cluster and port is None:
-        values["CLUSTER"] = cluster["cluster"] or "mt1"
+        values["CLUSTER"] = cluster["cluster"] or DEFAULT_CLUSTER
     else:
         values["HOST"] = parts.hostname
         if port is not None:
             values["PORT"] = port
+        elif backend != "pusher":  # a URL without a port means the scheme's, not Soketi's 6001
+            values["PORT"] = 443 if transport == "https" else 80
     return values
 
 
@@ -157,6 +192,15 @@ _PUSHER_API_HOST = re.compile(r"api(?:-(?P<cluster>[a-z0-9]+))?\.(?:pusher\.com|
 def resolve_backend_path(name: str) -> str:
     """Return the dotted path of a backend given by short alias or dotted path."""
     return BACKEND_ALIASES.get(name, name)
+
+
+def _backend_hint(name: str) -> str:
+    """What to write instead of an unknown short backend name: the nearest one, if any is near."""
+    known = ", ".join(map(repr, BACKEND_ALIASES))
+    close = difflib.get_close_matches(name.lower(), BACKEND_ALIASES, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}? (one of {known}, or a dotted path to a class)"
+    return f"use one of {known}, or a dotted path to a class."
 
 
 def _django_settings() -> Any | None:
@@ -222,14 +266,18 @@ def build_config(alias: str, entry: Mapping[str, Any], *, url_setting: str | Non
     values: dict[str, Any] = {}
     if entry.get("URL"):
         values.update(parse_url(str(entry["URL"]), setting=url_setting or name("URL")))
-        values["BACKEND"] = "pusher"
     values.update({k: v for k, v in entry.items() if k != "URL"})
+    if entry.get("HOSTS") is not None and entry.get("HOST") is not None:
+        raise ConfigurationError(f"{name('HOST')} and {name('HOSTS')} are both set; give one of them.")
 
     backend_name = values.get("BACKEND")
     if not backend_name or not isinstance(backend_name, str):
         raise ConfigurationError(
             f"{name('BACKEND')} is required: one of {', '.join(map(repr, BACKEND_ALIASES))} or a dotted path."
         )
+    if "." not in backend_name and backend_name not in BACKEND_ALIASES:
+        hint = _backend_hint(backend_name)
+        raise ConfigurationError(f"{name('BACKEND')} = {backend_name!r} is not a backend; {hint}")
     path = resolve_backend_path(backend_name)
     try:
         backend_class = import_string(path)
@@ -237,6 +285,13 @@ def build_config(alias: str, entry: Mapping[str, Any], *, url_setting: str | Non
         raise ConfigurationError(f"{name('BACKEND')} = {backend_name!r} cannot be imported: {exc}") from None
     defaults: Mapping[str, Any] = getattr(backend_class, "default_settings", {})
     merged = {**defaults, **{k: v for k, v in values.items() if v is not None}}
+    if values.get("HOSTS") is not None:
+        merged.pop("HOST", None)  # the backend's default host gives way to the list
+    port = _optional_int(merged, "PORT", name, low=1, high=65535)
+    host = _optional_text(merged, "HOST", name)
+    hosts = _hosts(merged["HOSTS"], port, name("HOSTS")) if merged.get("HOSTS") is not None else ()
+    if not hosts and host:
+        hosts = ((host, port),)
 
     config = BackendConfig(
         alias=alias,
@@ -245,16 +300,18 @@ def build_config(alias: str, entry: Mapping[str, Any], *, url_setting: str | Non
         key=_optional_text(merged, "KEY", name),
         secret=_optional_text(merged, "SECRET", name),
         cluster=_optional_text(merged, "CLUSTER", name),
-        host=_optional_text(merged, "HOST", name),
-        port=_optional_int(merged, "PORT", name, low=1, high=65535),
+        host=hosts[0][0] if hosts else None,
+        port=hosts[0][1] if hosts else port,
+        hosts=hosts,
         use_tls=_optional_bool(merged, "USE_TLS", name),
-        timeout=_timeout(merged.get("TIMEOUT", (2.0, 5.0)), name("TIMEOUT")),
-        retries=_optional_int({"RETRIES": 2, **merged}, "RETRIES", name, low=0, high=10) or 0,
+        timeout=_timeout(merged.get("TIMEOUT", DEFAULT_TIMEOUT), name("TIMEOUT")),
+        retries=_optional_int({"RETRIES": DEFAULT_RETRIES, **merged}, "RETRIES", name, low=0, high=10) or 0,
         max_payload_bytes=_optional_int(merged, "MAX_PAYLOAD_BYTES", name, low=1, high=100 * 1024 * 1024),
         encryption_master_key=_master_key(merged.get("ENCRYPTION_MASTER_KEY"), name("ENCRYPTION_MASTER_KEY")),
         options=_options(merged.get("OPTIONS", {}), name("OPTIONS")),
-        dispatch=_choice(merged.get("DISPATCH", "sync"), ("sync", "background"), name("DISPATCH")),
-        queue_size=_optional_int({"QUEUE_SIZE": 10_000, **merged}, "QUEUE_SIZE", name, low=1, high=10**7) or 1,
+        dispatch=_choice(merged.get("DISPATCH", DEFAULT_DISPATCH), ("sync", "background"), name("DISPATCH")),
+        queue_size=_optional_int({"QUEUE_SIZE": DEFAULT_QUEUE_SIZE, **merged}, "QUEUE_SIZE", name, low=1, high=10**7)
+        or 1,
         client_options=_options(merged.get("CLIENT_OPTIONS", {}), name("CLIENT_OPTIONS")),
     )
     for key in getattr(backend_class, "required_settings", ()):
@@ -272,6 +329,25 @@ def _optional_text(values: Mapping[str, Any], key: str, name: Any) -> str | None
     if not text:
         raise ConfigurationError(f"{name(key)} is empty.")
     return text
+
+
+def _hosts(value: Any, default_port: int | None, setting: str) -> tuple[tuple[str, int | None], ...]:
+    """``HOSTS``: a list of ``"host"`` or ``"host:port"`` (``PORT``, else the scheme's, by default)."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise ConfigurationError(
+            f'{setting} must be a non-empty list such as ["10.0.0.1:6001", "10.0.0.2:6001"]; got {value!r}.'
+        )
+    hosts = []
+    for item in value:
+        parts = urlsplit(f"//{item}") if isinstance(item, str) else None
+        try:
+            port = parts.port if parts else None
+        except ValueError:
+            parts = None
+        if parts is None or not parts.hostname or parts.path or parts.query or parts.username:
+            raise ConfigurationError(f'{setting} entries must be "host" or "host:port"; got {item!r}.')
+        hosts.append((parts.hostname, port if port is not None else default_port))
+    return tuple(hosts)
 
 
 def _optional_int(values: Mapping[str, Any], key: str, name: Any, *, low: int, high: int) -> int | None:

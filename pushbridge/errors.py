@@ -167,3 +167,22 @@ def error_for_status(status: int) -> type[BackendError]:
     if status >= 500:
         return ServerError
     return ERROR_FOR_STATUS.get(status, BackendError)
+
+
+def error_reported_in(reply: object, *, backend: str | None = None, url: str | None = None) -> BackendError | None:
+    """The error that a *successful* (2xx) reply's body reports, if it reports one.
+
+    Some servers answer errors with status 200 and put the error in the body: Soketi 1.6 replies
+    ``{"error": "The secret authentication failed", "code": 401}``. Pusher's successful replies
+    never carry an ``"error"`` key, so one means failure, raised as the class, ``.status`` and
+    ``.message`` that the status in ``"code"`` would have given (so a reported 429 or 5xx is
+    retryable like a real one). Without a usable ``code`` it is a plain, non-retryable
+    :class:`BackendError` with no status: still an error, never a success.
+    """
+    if not isinstance(reply, dict) or not reply.get("error"):
+        return None
+    message = str(reply["error"])
+    code = reply.get("code")
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return error_for_status(code)(message, status=code, backend=backend, url=url)
+    return BackendError(f"The service reported an error in a successful reply: {message}", backend=backend, url=url)

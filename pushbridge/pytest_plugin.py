@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pushbridge.defaults import DEFAULT_HOST
 from pushbridge.testing import PushRecorder, memory_backends
 
 
@@ -36,7 +37,7 @@ def pushbridge_live_server() -> Iterator[Any]:
     server = EmbeddedServer(port=0)
     server.start_in_thread()
     app = server.app
-    entry = {"BACKEND": "embedded", "HOST": "127.0.0.1", "PORT": server.port, "APP_ID": app.app_id,
+    entry = {"BACKEND": "embedded", "HOST": DEFAULT_HOST, "PORT": server.port, "APP_ID": app.app_id,
              "KEY": app.key, "SECRET": app.secret}  # fmt: skip
     try:
         with override_settings(PUSHBRIDGE={"default": entry}):

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
 from pushbridge.limits import PUSHER_LIMITS, Limits
 from pushbridge.protocol import (
     DEFAULT_ACTIVITY_TIMEOUT,
@@ -61,11 +62,6 @@ logger = logging.getLogger("pushbridge.server")
 T = TypeVar("T")
 
 #: Soketi's defaults, so a project configured for a local Soketi works unchanged.
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 6001
-DEFAULT_APP_ID = "app-id"
-DEFAULT_KEY = "app-key"
-DEFAULT_SECRET = "app-secret"
 
 #: Environment variables read by the command line (flags win over them).
 ENV_VARS = {
@@ -285,7 +281,7 @@ class EmbeddedServer:
     def settings_text(self) -> str:
         """What to paste into a Django project and a pusher-js page to use this server."""
         app = self.app
-        host = _url_host(self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1")
+        host = _url_host(self.host if self.host not in ("0.0.0.0", "::", "") else DEFAULT_HOST)
         return "\n".join(
             [
                 "Django settings:",

@@ -15,6 +15,9 @@ the member and client-event signals add the fields they have::
 Dispatch: :data:`dispatch_failed` announces events the background sender gave up on or
 dropped (``events``, ``error``, ``dropped``), so that an outage is seen without ever raising
 into a request.
+
+Auto-push: :data:`events_coalesced` says that several saves of one row in one transaction
+became one event (or none), which the test kit uses to explain a missing event.
 """
 
 from __future__ import annotations
@@ -47,3 +50,9 @@ WEBHOOK_SIGNALS: dict[str, Signal] = {
 
 #: The background sender gave up on ``events`` (after retries) or ``dropped`` them (queue full).
 dispatch_failed = Signal()
+
+#: Auto-push announced several saves of one row (``sender``: the model; ``pk``) in one
+#: transaction once: ``operations`` in order ("created", "updated", "deleted"), the event
+#: name each ``would_have_sent`` on its own, the event name ``sent`` (None: nothing, a row
+#: created and deleted), on ``channels``.
+events_coalesced = Signal()

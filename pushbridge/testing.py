@@ -20,6 +20,17 @@ clear ``pushbridge.outbox``. Inside a test that runs in a transaction that never
 TestCase, pytest-django's ``db``), the ``on_commit`` callbacks that model auto-push waits for are
 run when you look: every assertion and ``.events`` first runs the callbacks registered so far,
 as a commit would. A failed assertion lists what was pushed instead.
+
+Because such a test is one transaction, auto-push coalesces a row created in the set-up and
+updated by the code under test into one "created" event. ``capture()`` draws the line a commit
+would draw, and asserts only what its block pushed::
+
+    order = Order.objects.create(number=7)            # pushed (as created) before the block
+    with pushbridge_outbox.capture() as pushed:
+        client.post(f"/orders/{order.pk}/ship/")
+    pushed.assert_triggered(event="order.updated")    # only what the block pushed
+
+When an expected event is missing because it was coalesced into another, the failure says so.
 """
 
 from __future__ import annotations
@@ -28,12 +39,14 @@ import base64
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from unittest.mock import ANY
 
 import pushbridge
 from pushbridge.auth import Decision, authorize
 from pushbridge.backends.memory import OutboxEvent
+from pushbridge.signals import events_coalesced
 
 logger = logging.getLogger("pushbridge.testing")
 
@@ -74,6 +87,48 @@ def _memory_settings() -> dict[str, dict[str, Any]]:
     return replaced
 
 
+@dataclass(frozen=True)
+class Coalesced:
+    """Several saves of one row in one transaction that auto-push announced once (or not at all)."""
+
+    model: str
+    pk: Any
+    operations: list[str]
+    would_have_sent: list[str | None]
+    sent: str | None
+    channels: list[str]
+
+    def explains(self, channel: Any, event: Any) -> bool:
+        """Whether this is why ``event`` on ``channel`` is missing: it was merged into another."""
+        on_channel = channel is ANY or channel in self.channels
+        return on_channel and event is not ANY and event != self.sent and event in self.would_have_sent
+
+    def describe(self) -> str:
+        saves = " then ".join(self.operations)
+        outcome = f"one {self.sent!r} event" if self.sent else "no event at all"
+        return (
+            f"{self.model} pk={self.pk!r} was {saves} in one transaction, which auto-push announces as "
+            f"{outcome} (on {', '.join(self.channels)})"
+        )
+
+
+#: What auto-push coalesced since memory_backends() started, in order.
+coalesced: list[Coalesced] = []
+
+
+def _record_coalesced(sender: Any, **kwargs: Any) -> None:
+    coalesced.append(
+        Coalesced(
+            getattr(getattr(sender, "_meta", None), "label", str(sender)),
+            kwargs["pk"],
+            list(kwargs["operations"]),
+            list(kwargs["would_have_sent"]),
+            kwargs["sent"],
+            list(kwargs["channels"]),
+        )
+    )
+
+
 @contextmanager
 def memory_backends() -> Iterator[None]:
     """Inside the block, every alias is a synchronous memory backend and the outbox starts empty."""
@@ -81,17 +136,51 @@ def memory_backends() -> Iterator[None]:
 
     with override_settings(PUSHBRIDGE=_memory_settings()):
         pushbridge.outbox.clear()
-        yield
+        coalesced.clear()
+        events_coalesced.connect(_record_coalesced, dispatch_uid="pushbridge.testing.coalesced")
+        try:
+            yield
+        finally:
+            events_coalesced.disconnect(dispatch_uid="pushbridge.testing.coalesced")
 
 
 class PushRecorder:
-    """What a test pushed, read from ``pushbridge.outbox`` after running pending on_commit callbacks."""
+    """What a test pushed, read from ``pushbridge.outbox`` after running pending on_commit callbacks.
+
+    The fixture's recorder sees everything since the test started; one made by :meth:`capture`
+    sees only what its block pushed.
+    """
 
     def __init__(self, databases: tuple[str, ...] | None = None) -> None:
         from django.db import connections
 
         self._databases = databases if databases is not None else tuple(connections)
         self._start = {alias: len(connections[alias].run_on_commit) for alias in self._databases}
+        # The window of pushbridge.outbox (and of the coalescing notes) this recorder reads.
+        self._first, self._first_note = 0, 0
+        self._last: int | None = None
+        self._last_note: int | None = None
+
+    @contextmanager
+    def capture(self) -> Iterator[PushRecorder]:
+        """Yield a recorder of only what the block pushes.
+
+        Pending callbacks are run first, as if what came before had committed: a row created
+        before the block and updated in it is announced as created and then as updated,
+        as in production where the two would be separate requests.
+        """
+        self.run_on_commit()
+        window = PushRecorder(self._databases)
+        window._first, window._first_note = len(pushbridge.outbox), len(coalesced)
+        try:
+            yield window
+        finally:
+            window.run_on_commit()
+            window._last, window._last_note = len(pushbridge.outbox), len(coalesced)
+
+    def _window(self) -> list[OutboxEvent]:
+        first = self._first if self._first <= len(pushbridge.outbox) else 0  # cleared meanwhile
+        return list(pushbridge.outbox)[first : self._last]
 
     def run_on_commit(self) -> None:
         """Run the on_commit callbacks registered since the recorder started, as a commit would."""
@@ -118,12 +207,14 @@ class PushRecorder:
     def events(self) -> list[OutboxEvent]:
         """Everything pushed so far, one record per channel."""
         self.run_on_commit()
-        return list(pushbridge.outbox)
+        return self._window()
 
     def clear(self) -> None:
         """Forget what was pushed so far (pending callbacks are run first)."""
         self.run_on_commit()
         pushbridge.outbox.clear()
+        coalesced.clear()
+        self._first = self._first_note = 0
 
     def filter(self, channel: Any = ANY, event: Any = ANY, data: Any = ANY, socket_id: Any = ANY) -> list[OutboxEvent]:
         """The pushed events matching every given field (``ANY`` matches anything)."""
@@ -147,7 +238,8 @@ class PushRecorder:
         if (count is None and not found) or (count is not None and len(found) != count):
             times = "at least once" if count is None else f"{count} time(s)"
             wanted = _describe(channel, event, data, socket_id)
-            raise AssertionError(f"Expected {wanted} to be pushed {times}, found {len(found)}.\n{self._report()}")
+            message = f"Expected {wanted} to be pushed {times}, found {len(found)}."
+            raise AssertionError(f"{message}{self._coalescing(channel, event)}\n{self._report()}")
         return found
 
     def assert_not_triggered(
@@ -159,8 +251,21 @@ class PushRecorder:
             wanted = _describe(channel, event, data, socket_id)
             raise AssertionError(f"Expected no {wanted}, found {len(found)}.\n{self._report()}")
 
+    def _coalescing(self, channel: Any, event: Any) -> str:
+        """Why an expected auto-push event may be missing: it was merged into another."""
+        notes = [note for note in coalesced[self._first_note : self._last_note] if note.explains(channel, event)]
+        if not notes:
+            return ""
+        lines = "\n".join(f"  {note.describe()}" for note in notes)
+        return (
+            f"\n{event!r} was coalesced into another event:\n{lines}\n"
+            "A test runs in one transaction: create the row before "
+            "`with pushbridge_outbox.capture() as pushed:` and assert on `pushed`, "
+            "or call pushbridge_outbox.clear() after creating it."
+        )
+
     def _report(self) -> str:
-        sent = list(pushbridge.outbox)
+        sent = self._window()
         if not sent:
             return "Nothing was pushed."
         lines = [f"  {e.channel} {e.event} {e.data!r}" + (f" socket_id={e.socket_id}" if e.socket_id else "")

@@ -9,7 +9,6 @@ protection on, and answer 403 with a JSON reason (detailed when ``DEBUG`` is on)
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping
 from functools import wraps
@@ -23,9 +22,10 @@ from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-import pushbridge
+from pushbridge.api import authenticate_channel, authenticate_user, verify_webhook
 from pushbridge.auth import authorize
 from pushbridge.backends import get_backend
+from pushbridge.bodies import request_data
 from pushbridge.conf import DEFAULT_ALIAS
 from pushbridge.errors import ConfigurationError, ValidationError, WebhookVerificationError
 from pushbridge.limits import check_socket_id, is_presence
@@ -45,19 +45,6 @@ def _error(message: str, status: int, **extra: Any) -> JsonResponse:
 def _refusal(reason: str) -> JsonResponse:
     """403 with the reason when DEBUG is on; without it, do not tell a prober what exists."""
     return _error(reason if settings.DEBUG else "Forbidden.", 403)
-
-
-def _request_data(request: HttpRequest) -> Mapping[str, Any]:
-    """Form fields, or a JSON object body; raises ValidationError for a body that is neither."""
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except ValueError:
-            raise ValidationError("The request body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise ValidationError(f"The request body must be a JSON object, not {type(data).__name__}.")
-        return data
-    return request.POST  # a QueryDict: forms see every value of a multi-valued field
 
 
 def default_user_info(user: Any) -> dict[str, Any]:
@@ -88,7 +75,7 @@ def _user_data_builder() -> Callable[[HttpRequest], Mapping[str, Any]]:
 def channel_auth(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpResponse:
     """Sign a private, presence or encrypted channel subscription for the session's user."""
     try:
-        data = _request_data(request)
+        data = request_data(request)
     except ValidationError as exc:
         return _error(str(exc), 400)
     socket_id, channel_name = data.get("socket_id"), data.get("channel_name")
@@ -107,7 +94,7 @@ def channel_auth(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpRespon
         user_id = decision.user_id if decision.user_id is not None else request.user.pk
         user_info = decision.user_info if decision.user_info is not None else default_user_info(request.user)
     try:
-        reply = pushbridge.authenticate_channel(
+        reply = authenticate_channel(
             str(socket_id), str(channel_name), user_id=user_id, user_info=user_info, using=using
         )
     except ValidationError as exc:
@@ -121,10 +108,10 @@ def user_auth(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpResponse:
     if not request.user.is_authenticated:
         return _refusal("Signing in requires a logged-in user.")
     try:
-        socket_id = _request_data(request).get("socket_id")
+        socket_id = request_data(request).get("socket_id")
         if not socket_id:
             return _error("socket_id is required.", 400)
-        reply = pushbridge.authenticate_user(str(socket_id), _user_data_builder()(request), using=using)
+        reply = authenticate_user(str(socket_id), _user_data_builder()(request), using=using)
     except ValidationError as exc:
         return _error(str(exc), 400)
     return JsonResponse(reply)
@@ -139,7 +126,7 @@ def webhooks(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpResponse:
     If a signal receiver raises, the batch is forgotten and a 500 makes Pusher retry it.
     """
     try:
-        payload = pushbridge.verify_webhook(
+        payload = verify_webhook(
             request.headers.get("X-Pusher-Key"), request.headers.get("X-Pusher-Signature"), request.body, using=using
         )
     except WebhookVerificationError as exc:
@@ -183,7 +170,7 @@ def message_view(
     form_class: type[forms.BaseForm] | None = None,
     *,
     methods: tuple[str, ...] = ("POST",),
-    login_required: bool = False,
+    login_required: bool = True,
 ) -> Callable[[MessageHandler], Callable[..., HttpResponseBase]]:
     """Turn a function into a view that receives a browser's message.
 
@@ -202,8 +189,11 @@ def message_view(
     ``{"error": ..., "fields": {"text": ["..."]}}`` naming each field. The handler's dict
     becomes a JSON reply; an ``HttpResponse`` passes through. ``request.pushbridge_socket_id``
     holds the sender's socket id even without the middleware. CSRF protection stays on.
-    ``login_required=True`` answers anonymous users with a JSON 403 (unlike Django's
-    decorator, whose redirect to a login page a ``fetch()`` would follow and take for success).
+    Anonymous users get a JSON 403 (unlike Django's ``login_required``, whose redirect to a
+    login page a ``fetch()`` would follow and take for success): a handler may rely on
+    ``request.user`` being a real user, as most do (``author=request.user``). Pass
+    ``login_required=False`` for a view that anonymous visitors may use. Bodies nesting JSON
+    deeper than :data:`pushbridge.bodies.MAX_JSON_DEPTH` get a 400.
     """
 
     def decorator(handler: MessageHandler) -> Callable[..., HttpResponseBase]:
@@ -218,7 +208,7 @@ def message_view(
             if not hasattr(request, "pushbridge_socket_id"):
                 request.pushbridge_socket_id = socket_id_from(request)  # type: ignore[attr-defined]
             try:
-                data: Any = _request_data(request)
+                data: Any = request_data(request)
             except ValidationError as exc:
                 return _error(str(exc), 400)
             if form_class is not None:

@@ -8,6 +8,13 @@ import pytest
 
 import pushbridge
 from pushbridge.backends import reset_backends
+from tests.services.fixtures import (  # noqa: F401 (fixtures for every test)
+    django_db_modify_db_settings,
+    nginx_factory,
+    postgres_server,
+    redis_factory,
+    redis_server,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Django settings for pushbridge's own test suite (a real SQLite database, no network)."""
+"""Django settings for pushbridge's own test suite (real SQLite, and PostgreSQL on request)."""
 
 SECRET_KEY = "pushbridge-tests-not-secret"
 DEBUG = False
@@ -20,7 +20,12 @@ MIDDLEWARE = [
 ROOT_URLCONF = "tests.urls"
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
 STATIC_URL = "/static/"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    # A real PostgreSQL, started only when a collected test asks for this alias
+    # (tests/services/fixtures.py fills in the address).
+    "postgres": {"ENGINE": "django.db.backends.postgresql", "NAME": "pushbridge"},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PUSHBRIDGE = {
     "default": {"BACKEND": "memory"},

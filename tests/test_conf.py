@@ -95,6 +95,7 @@ def test_url_inside_settings_with_overrides() -> None:
 def test_parse_url_decodes_credentials() -> None:
     values = parse_url("https://my%40key:p%2Fss@push.example.com:8443/apps/42")
     assert values == {
+        "BACKEND": "pusher",
         "KEY": "my@key",
         "SECRET": "p/ss",
         "HOST": "push.example.com",
@@ -118,7 +119,7 @@ def test_hosted_pusher_url_keeps_the_cluster(host: str, cluster: str) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ftp://k:s@h/apps/1", "must start with http:// or https://"),
+        ("ftp://k:s@h/apps/1", "unknown scheme 'ftp'"),
         ("http://h/apps/1", "must carry the app key and secret"),
         ("http://k:s@h/app/1", "path must be /apps/APP_ID"),
         ("http://k:s@h/apps/1/extra", "path must be /apps/APP_ID"),

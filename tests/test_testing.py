@@ -69,6 +69,66 @@ def test_assert_not_triggered_and_count(pushbridge_outbox: PushRecorder) -> None
     assert pushbridge_outbox.events == []
 
 
+@pytest.mark.django_db
+def test_capture_asserts_only_what_the_block_pushed(pushbridge_outbox: PushRecorder) -> None:
+    room, ann = Room.objects.create(name="r"), User.objects.create_user("ann")
+    message = Message.objects.create(room=room, author=ann, text="hi")
+    with pushbridge_outbox.capture() as pushed:
+        message.text = "hello"
+        message.save()
+    pushbridge.trigger(f"room-{room.pk}", "after", {})
+    pushed.assert_triggered(f"room-{room.pk}", "edit-message", data={"id": message.pk, "text": "hello",
+                                                                   "author.username": "ann"}, count=1)  # fmt: skip
+    pushed.assert_not_triggered(event="show-message")  # before the block
+    pushed.assert_not_triggered(event="after")  # after it
+    assert [e.event for e in pushed.events] == ["edit-message"]
+    assert [e.event for e in pushbridge_outbox.events] == ["show-message", "edit-message", "after"]
+
+
+@pytest.mark.django_db
+def test_capture_failure_lists_only_the_block(pushbridge_outbox: PushRecorder) -> None:
+    pushbridge.trigger("a", "before", 1)
+    with pushbridge_outbox.capture() as pushed:
+        pass
+    with pytest.raises(AssertionError) as info:
+        pushed.assert_triggered("a")
+    assert str(info.value).endswith("found 0.\nNothing was pushed.")
+
+
+@pytest.mark.django_db
+def test_failure_says_when_an_event_was_coalesced(pushbridge_outbox: PushRecorder) -> None:
+    room, ann = Room.objects.create(name="r"), User.objects.create_user("ann")
+    message = Message.objects.create(room=room, author=ann, text="hi")
+    message.text = "hello"
+    message.save()
+    with pytest.raises(AssertionError) as info:
+        pushbridge_outbox.assert_triggered(f"room-{room.pk}", "edit-message")
+    assert str(info.value) == (
+        f"Expected event 'edit-message' on 'room-{room.pk}' to be pushed at least once, found 0.\n"
+        "'edit-message' was coalesced into another event:\n"
+        f"  testapp.Message pk={message.pk} was created then updated in one transaction, which auto-push "
+        f"announces as one 'show-message' event (on room-{room.pk})\n"
+        "A test runs in one transaction: create the row before `with pushbridge_outbox.capture() as pushed:` "
+        "and assert on `pushed`, or call pushbridge_outbox.clear() after creating it.\n"
+        "Pushed instead:\n"
+        f"  room-{room.pk} show-message {{'id': {message.pk}, 'text': 'hello', 'author.username': 'ann'}}"
+    )
+    # An event that was not merged away gets no such note.
+    with pytest.raises(AssertionError) as other:
+        pushbridge_outbox.assert_triggered(f"room-{room.pk}", "remove-message")
+    assert "coalesced" not in str(other.value)
+
+
+@pytest.mark.django_db
+def test_failure_says_when_a_row_was_never_announced(pushbridge_outbox: PushRecorder) -> None:
+    room, ann = Room.objects.create(name="r"), User.objects.create_user("ann")
+    message = Message.objects.create(room=room, author=ann, text="hi")
+    message.delete()
+    with pytest.raises(AssertionError, match="was created then deleted in one transaction, which auto-push "
+                                             "announces as no event at all"):  # fmt: skip
+        pushbridge_outbox.assert_triggered(event="show-message")
+
+
 class MixinTests(PushbridgeTestMixin, TestCase):
     def test_assertions_inside_a_testcase(self) -> Any:
         room = Room.objects.create(name="r")
@@ -77,6 +137,14 @@ class MixinTests(PushbridgeTestMixin, TestCase):
         data = {"id": ANY, "text": "hi", "author.username": "ann"}
         self.assertTriggered(f"room-{room.pk}", "show-message", data=data)
         self.assertNotTriggered(f"room-{room.pk}", "remove-message")
+
+    def test_capture_inside_a_testcase(self) -> Any:
+        room, ann = Room.objects.create(name="r"), User.objects.create_user("ann")
+        message = Message.objects.create(room=room, author=ann, text="hi")
+        with self.pushbridge_outbox.capture() as pushed:
+            message.delete()
+        pushed.assert_triggered(f"room-{room.pk}", "remove-message", count=1)
+        pushed.assert_not_triggered(event="show-message")
 
 
 @pytest.mark.peers

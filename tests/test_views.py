@@ -156,6 +156,61 @@ def test_bad_auth_requests_are_400(data: dict[str, str], message: str) -> None:
     assert message in response.json()["error"]
 
 
+def test_encrypted_channels_need_a_pattern_that_names_them(browser: Client) -> None:
+    """A catch-all written for private channels must not hand out an encrypted channel's secret."""
+
+    @pushbridge.channel("private-{name}")
+    def any_private(user: User, name: str) -> bool:
+        return True
+
+    with override_settings(DEBUG=True):
+        plain = csrf_post(browser, "/pushbridge/auth/", {"socket_id": "1.2", "channel_name": "private-notes"})
+        refused = csrf_post(browser, "/pushbridge/auth/", {"socket_id": "1.2", "channel_name": "private-encrypted-x"})
+        named = csrf_post(browser, "/pushbridge/auth/", {"socket_id": "1.2", "channel_name": "private-encrypted-inbox"})
+    assert plain.status_code == 200
+    assert refused.status_code == 403
+    assert "shared_secret" not in refused.json()
+    assert refused.json()["error"] == (
+        "Channel 'private-encrypted-x' is end-to-end encrypted and only a pattern that names "
+        "'private-encrypted-' authorises it; 'private-{name}' matched but does not."
+    )
+    assert named.status_code == 200
+    assert "shared_secret" in named.json()
+
+
+@pytest.mark.parametrize("depth", [33, 1_000, 100_000])
+@pytest.mark.parametrize("url", ["/pushbridge/auth/", "/pushbridge/user-auth/", "/echo/"])
+def test_deeply_nested_bodies_are_400(browser: Client, url: str, depth: int) -> None:
+    body = '{"socket_id": "1.2", "channel_name": "private-lobby", "x": ' + "[" * depth + "]" * depth + "}"
+    response = browser.post(url, body, content_type="application/json", headers={"X-CSRFToken": _token(browser)})
+    assert response.status_code == 400
+    assert response.json() == {"error": "The request body's JSON nests more than 32 levels deep; the limit is 32."}
+
+
+def test_bodies_at_the_depth_limit_pass(browser: Client) -> None:
+    nested = "[" * 31 + "]" * 31  # level 1 is the object itself
+    body = '{"x": ' + nested + "}"
+    response = browser.post("/echo/", body, content_type="application/json", headers={"X-CSRFToken": _token(browser)})
+    assert response.status_code == 200
+
+
+def test_message_view_deep_body_is_400_for_forms_too(browser: Client) -> None:
+    body = '{"text": "hi", "room": 1, "x": ' + '{"a": ' * 5_000 + "1" + "}" * 5_000 + "}"
+    response = browser.post(
+        "/messages/", body, content_type="application/json", headers={"X-CSRFToken": _token(browser)}
+    )
+    assert response.status_code == 400
+    assert "the limit is 32" in response.json()["error"]
+
+
+def _token(client: Client) -> str:
+    from django.middleware.csrf import _get_new_csrf_string
+
+    token = _get_new_csrf_string()
+    client.cookies["csrftoken"] = token
+    return token
+
+
 def test_auth_needs_post() -> None:
     assert Client().get("/pushbridge/auth/").status_code == 405
 
@@ -332,9 +387,19 @@ def test_message_view_rejects_non_objects_and_get(browser: Client) -> None:
     assert (not_allowed.status_code, not_allowed["Allow"]) == (405, "POST")
 
 
-def test_message_view_login_required_answers_json() -> None:
+def test_message_view_requires_login_by_default() -> None:
+    """An anonymous POST never reaches a handler that saves ``author=request.user``."""
+    from tests.testapp.models import Message
+
     response = Client().post("/messages/", {"text": "hi", "room": "1"})
     assert (response.status_code, response.json()) == (403, {"error": "Login required."})
+    assert not Message.objects.exists()
+
+
+def test_message_view_login_can_be_waived(pushbridge_outbox: Any) -> None:
+    response = Client().post("/echo/", {"x": "1"})  # echo is login_required=False
+    assert response.status_code == 200
+    pushbridge_outbox.assert_triggered("echo", "echoed", data={"x": "1"})
 
 
 def test_message_view_forms_see_every_value_and_files() -> None:
@@ -346,7 +411,7 @@ def test_message_view_forms_see_every_value_and_files() -> None:
         tags = forms.MultipleChoiceField(choices=[("a", "a"), ("b", "b")])
         upload = forms.FileField()
 
-    @pushbridge.message_view(TagsForm)
+    @pushbridge.message_view(TagsForm, login_required=False)
     def tagged(request: Any, data: dict[str, Any]) -> dict[str, Any]:
         return {"tags": data["tags"], "file": data["upload"].read().decode()}
 
@@ -430,6 +495,29 @@ def test_checks_report_bad_settings() -> None:
     with override_settings(PUSHBRIDGE={"default": {"BACKEND": "nope.Backend"}}):
         assert "cannot be imported" in checks.check_settings()[0].msg
     assert checks.check_settings() == []
+
+
+def test_checks_suggest_the_backend_meant() -> None:
+    with override_settings(PUSHBRIDGE={"default": {"BACKEND": "embeded"}}):
+        [error] = checks.check_settings()
+    assert error.id == "pushbridge.E002"
+    assert error.msg == (
+        "PUSHBRIDGE['default']['BACKEND'] = 'embeded' is not a backend; did you mean 'embedded'? "
+        "(one of 'pusher', 'soketi', 'embedded', 'memory', or a dotted path to a class)"
+    )
+
+
+def test_check_reports_a_missing_urls_include() -> None:
+    assert checks.check_urls_included() == []
+    with override_settings(ROOT_URLCONF="tests.urls_without_pushbridge"):
+        [warning] = checks.check_urls_included()
+        assert warning.id == "pushbridge.W002"
+        assert "pushbridge.urls is not included in tests.urls_without_pushbridge" in warning.msg
+        assert "4 authorization callback(s) are registered" in warning.msg
+        assert warning.hint == 'Add path("pushbridge/", include("pushbridge.urls")) to urlpatterns.'
+        out = StringIO()
+        call_command("check", stdout=out, stderr=out)
+        assert "pushbridge.W002" in out.getvalue()
 
 
 def test_checks_report_missing_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,13 +17,13 @@ class MessageForm(forms.Form):
     room = forms.IntegerField(min_value=1)
 
 
-@pushbridge.message_view(MessageForm, login_required=True)
+@pushbridge.message_view(MessageForm)
 def send_message(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
     message = Message.objects.create(room_id=data["room"], author=request.user, text=data["text"])
     return {"id": message.pk, "socket_id": request.pushbridge_socket_id}  # type: ignore[attr-defined]
 
 
-@pushbridge.message_view()
+@pushbridge.message_view(login_required=False)
 def echo(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
     pushbridge.trigger("echo", "echoed", data, to_others=True)
     return {"data": data, "socket_id": request.pushbridge_socket_id}  # type: ignore[attr-defined]

@@ -8,6 +8,9 @@ have delivered the event, or that the service asks us to retry, are retried:
 * connection errors (refused, DNS, connect timeout): the request never arrived;
 * HTTP 429 (honouring ``Retry-After``) and 5xx: the service says it did not take it.
 
+A 2xx reply whose body reports an error (``{"error": ..., "code": 401}``, as Soketi answers
+every error) is that error, with the reported status, retried or not by the same rule.
+
 A read timeout is *not* retried: the service may already have published the event, and a
 retry would deliver it twice. Other 4xx are never retried: they will not get better.
 Errors carry the HTTP status and the service's own message.
@@ -25,12 +28,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
-from pushbridge import __version__, crypto
+from pushbridge import crypto
 from pushbridge.backends.base import BaseBackend
 from pushbridge.conf import BackendConfig
-from pushbridge.errors import BackendError, BackendUnavailable, InvalidChannel, error_for_status
+from pushbridge.defaults import DEFAULT_CLUSTER, VERSION, pusher_api_host
+from pushbridge.errors import (
+    BackendError,
+    BackendUnavailable,
+    InvalidChannel,
+    error_for_status,
+    error_reported_in,
+)
 from pushbridge.events import Event
 from pushbridge.limits import is_encrypted
 from pushbridge.signing import sign_request
@@ -43,7 +54,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 class PusherBackend(BaseBackend):
     """Send through the Pusher Channels HTTP API (hosted Pusher, or any compatible server)."""
 
-    default_settings = {"CLUSTER": "mt1", "USE_TLS": True}
+    default_settings = {"CLUSTER": DEFAULT_CLUSTER, "USE_TLS": True}
     required_settings: ClassVar[tuple[str, ...]] = ("APP_ID", "KEY", "SECRET")
 
     #: First retry waits up to this many seconds; each further retry doubles it (full jitter).
@@ -56,7 +67,9 @@ class PusherBackend(BaseBackend):
         self.app_id = config.require("APP_ID")
         self.key = config.require("KEY")
         self.secret = config.require("SECRET")
-        self.base_url = self._base_url(config)
+        #: One base URL per host of ``HOSTS`` (or the one host), in order of preference.
+        self.base_urls = self._base_urls(config)
+        self._current = 0  # index of the host that answered last: requests go there first
         self.timeout = config.timeout
         self.retries = config.retries
         options = config.options
@@ -66,19 +79,20 @@ class PusherBackend(BaseBackend):
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
 
+    @property
+    def base_url(self) -> str:
+        """The base URL of the host that requests go to first (the one that answered last)."""
+        return self.base_urls[self._current]
+
     @staticmethod
-    def _base_url(config: BackendConfig) -> str:
+    def _base_urls(config: BackendConfig) -> tuple[str, ...]:
         tls = True if config.use_tls is None else config.use_tls
         scheme = "https" if tls else "http"
-        if config.host:
-            host = config.host
-        elif config.cluster:
-            host = f"api-{config.cluster}.pusher.com"
-        else:  # pragma: no cover - CLUSTER has a default
-            host = "api.pusherapp.com"
         default_port = 443 if tls else 80
-        port = "" if config.port in (None, default_port) else f":{config.port}"
-        return f"{scheme}://{host}{port}"
+        hosts = config.hosts or ((pusher_api_host(config.cluster or DEFAULT_CLUSTER), config.port),)
+        return tuple(
+            f"{scheme}://{host}" + ("" if port in (None, default_port) else f":{port}") for host, port in hosts
+        )
 
     @property
     def session(self) -> requests.Session:
@@ -97,8 +111,8 @@ class PusherBackend(BaseBackend):
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        session.headers["User-Agent"] = f"pushbridge/{__version__}"
-        session.headers["X-Pusher-Library"] = f"pushbridge {__version__}"
+        session.headers["User-Agent"] = f"pushbridge/{VERSION}"
+        session.headers["X-Pusher-Library"] = f"pushbridge {VERSION}"
         # requests reads proxy and CA settings from the environment on every request, which
         # costs more than the rest of a trigger; read them once, for this one base URL.
         session.trust_env = False
@@ -188,8 +202,8 @@ class PusherBackend(BaseBackend):
         while True:
             query = sign_request(self.key, self.secret, method, path, params, payload)
             try:
-                response = self.session.request(
-                    method, url, params=query, data=payload or None, headers=headers, timeout=self.timeout
+                response, url = self._send(
+                    method, path, params=query, data=payload or None, headers=headers, timeout=self.timeout
                 )
             except requests.exceptions.ConnectionError as exc:
                 # Includes ConnectTimeout: the request never reached the service, so a retry
@@ -211,13 +225,12 @@ class PusherBackend(BaseBackend):
                 # taken, so it is not retried; the caller still gets a pushbridge error.
                 raise BackendError(f"The request failed: {_reason(exc)}", backend=self.alias, url=url) from None
             else:
-                if response.status_code < 300:
-                    return _json_reply(response)
-                failure = error_for_status(response.status_code)(
-                    _error_message(response), status=response.status_code, backend=self.alias, url=url
-                )
-                if response.status_code not in RETRY_STATUSES:
-                    raise failure
+                reply, reported = self._outcome(response, url)
+                if reported is None:
+                    return reply
+                if reported.status not in RETRY_STATUSES:
+                    raise reported
+                failure = reported
                 retry_after = _retry_after(response)
             if attempt >= self.retries:
                 raise failure
@@ -227,6 +240,41 @@ class PusherBackend(BaseBackend):
             )
             time.sleep(delay)
             attempt += 1
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, str]:
+        """Send to the host that answered last; if it refuses the connection, to the next, in turn.
+
+        Only a connection that was never made moves on (refused, unreachable, connect
+        timeout): the request cannot have arrived, so trying another host cannot publish an
+        event twice. The host that answers becomes the first choice of later requests.
+        """
+        count = len(self.base_urls)
+        first = self._current
+        for offset in range(count):
+            index = (first + offset) % count
+            url = self.base_urls[index] + path
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except requests.exceptions.ConnectionError as exc:
+                if offset == count - 1 or not _never_connected(exc):
+                    raise
+                logger.warning("pushbridge %s: %s refused (%s); trying the next host", self.alias, url, _reason(exc))
+                continue
+            self._current = index
+            return response, url
+        raise AssertionError("unreachable: the last host's failure is raised")  # pragma: no cover
+
+    def _outcome(self, response: requests.Response, url: str) -> tuple[dict[str, Any], BackendError | None]:
+        """The reply, or the error it reports: by its status, or by its body when the status is 2xx.
+
+        A 2xx whose body reports an error (Soketi answers every error with 200) fails exactly
+        as the reported status would have, so no error is ever taken for success.
+        """
+        if response.status_code >= 300:
+            status = response.status_code
+            return {}, error_for_status(status)(_error_message(response), status=status, backend=self.alias, url=url)
+        reply = _json_reply(response)
+        return reply, error_reported_in(reply, backend=self.alias, url=url)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Full-jitter exponential backoff, or the service's ``Retry-After``, both capped."""
@@ -269,6 +317,14 @@ def _retry_after(response: requests.Response) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether the connection itself failed (so nothing was sent), rather than a reply."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _reason(exc: Exception) -> str:

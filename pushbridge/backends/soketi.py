@@ -8,6 +8,7 @@ generous limits (100 KB payloads, 200-character channel names). App ids need not
 from __future__ import annotations
 
 from pushbridge.backends.pusher import PusherBackend
+from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
 from pushbridge.limits import SOKETI_LIMITS
 
 
@@ -15,12 +16,12 @@ class SoketiBackend(PusherBackend):
     """Send through a Soketi server's HTTP API (defaults match a fresh ``soketi start``)."""
 
     default_settings = {
-        "HOST": "127.0.0.1",
-        "PORT": 6001,
+        "HOST": DEFAULT_HOST,
+        "PORT": DEFAULT_PORT,
         "USE_TLS": False,
-        "APP_ID": "app-id",
-        "KEY": "app-key",
-        "SECRET": "app-secret",
+        "APP_ID": DEFAULT_APP_ID,
+        "KEY": DEFAULT_KEY,
+        "SECRET": DEFAULT_SECRET,
     }
     required_settings = ()
     base_limits = SOKETI_LIMITS

@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 
 from pushbridge.backends import get_backend
 from pushbridge.conf import DEFAULT_ALIAS, BackendConfig
+from pushbridge.defaults import DEFAULT_HOST, pusher_ws_host
 
 register = template.Library()
 
@@ -43,9 +44,9 @@ def _server_options(config: BackendConfig) -> dict[str, Any]:
     if config.host:
         host = config.host
     elif config.cluster:
-        host = f"ws-{config.cluster}.pusher.com"
+        host = pusher_ws_host(config.cluster)
     else:
-        host = "127.0.0.1"
+        host = DEFAULT_HOST
     options: dict[str, Any] = {"wsHost": host, "forceTLS": tls}
     if config.port:
         options["wsPort" if not tls else "wssPort"] = config.port

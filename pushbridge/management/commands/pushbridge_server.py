@@ -15,16 +15,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from pushbridge.backends import get_backend
 from pushbridge.conf import get_config
-from pushbridge.server import (
-    DEFAULT_APP_ID,
-    DEFAULT_HOST,
-    DEFAULT_KEY,
-    DEFAULT_PORT,
-    DEFAULT_SECRET,
-    EmbeddedServer,
-    announce,
-    run_until_signalled,
-)
+from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
+from pushbridge.server import EmbeddedServer, announce, run_until_signalled
 
 
 class Command(BaseCommand):

@@ -7,9 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-import pushbridge
 from pushbridge import dispatch
+from pushbridge.api import trigger
 from pushbridge.conf import DEFAULT_ALIAS
+from pushbridge.errors import PushbridgeError
 
 
 class Command(BaseCommand):
@@ -33,11 +34,9 @@ class Command(BaseCommand):
                 raise CommandError(f"DATA is not valid JSON ({exc}); pass --raw to send it as a string.") from None
         channels = [name for name in options["channel"].split(",") if name]
         try:
-            reply = pushbridge.trigger(
-                channels, options["event"], data, socket_id=options["socket_id"], using=options["using"]
-            )
+            reply = trigger(channels, options["event"], data, socket_id=options["socket_id"], using=options["using"])
             if not dispatch.flush(timeout=30):
                 raise CommandError("The background sender did not finish within 30 s.")
-        except pushbridge.PushbridgeError as exc:
+        except PushbridgeError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(self.style.SUCCESS(f"Triggered {options['event']!r} on {', '.join(channels)}: {reply}"))
