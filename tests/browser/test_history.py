@@ -163,7 +163,8 @@ def test_pusher_js_and_echo_recover_through_with_history(
             window.pjs = client === 'echo'
                 ? new Echo.default(PushBridgePusher.echoOptions(PushBridgePusher.readConfig())).connector.pusher
                 : PushBridgePusher.fromPage(Pusher);
-            const channel = PushBridgePusher.withHistory(window.pjs, name, {since: window.renderPosition});
+            const channel = window.history_channel = PushBridgePusher.withHistory(
+                window.pjs, name, {since: window.renderPosition});
             channel.bind('update', (data) => record(name, 'update', data));
         }""",
         [channel, client],
@@ -182,3 +183,4 @@ def test_pusher_js_and_echo_recover_through_with_history(
     django_site.publish(channel, "update", {"n": 6})
     received = page.wait(f"() => got('{channel}|update').length >= 5 && got('{channel}|update')")
     assert [entry["data"]["n"] for entry in received] == [2, 3, 4, 5, 6]
+    assert page.js("() => window.history_channel.position") == 6
