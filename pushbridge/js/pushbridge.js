@@ -255,6 +255,9 @@
 
   // How many recent event ids a channel remembers to drop duplicates that positions miss.
   const REMEMBERED_IDS = 1000;
+  // A history fetch that fails for want of a server is retried after 0.5, 1, 2 and 4 s.
+  const HISTORY_RETRIES = 4;
+  const HISTORY_RETRY_DELAY = 500;
 
   /**
    * One channel's recovery: the last position seen, duplicates dropped, and after each
@@ -294,13 +297,25 @@
       if (this.position === null || !this._options.fetch) return;
       const generation = ++this._generation; // a newer subscription makes older replies stale
       if (!this._held) this._held = [];
-      const since = this.position;
+      this._fetch(generation, this.position, 0);
+    }
+
+    _fetch(generation, since, attempt) {
       this._options.fetch(since).then(
         (reply) => {
           if (generation === this._generation) this._recovered(since, reply);
         },
         (error) => {
           if (generation !== this._generation) return;
+          // An unreachable or failing server (a deploy, a restart) gets a few more tries before
+          // the page is told; a refusal (4xx) is final at once.
+          const transient = !(error.status >= 400 && error.status < 500);
+          if (transient && attempt < HISTORY_RETRIES) {
+            setTimeout(() => {
+              if (generation === this._generation) this._fetch(generation, since, attempt + 1);
+            }, HISTORY_RETRY_DELAY * Math.pow(2, attempt));
+            return;
+          }
           this._options.failed(error);
           this._release();
         }

@@ -85,6 +85,7 @@ class DjangoSite:
         """Trigger a recorded event now: a relay that sends late, or a second time."""
         self._post("/send/", {"channel": channel, "id": event_id})
 
-    def delay_history(self, seconds: float) -> None:
-        """Make the history view hold its (already read) reply this long."""
-        self._post("/history-delay/", {"seconds": seconds})
+    def history_faults(self, *, delay: float = 0, failures: int = 0) -> None:
+        """Make the history view hold its (already read) reply ``delay`` seconds, and answer
+        the next ``failures`` requests with 503; ``history_faults()`` ends both."""
+        self._post("/history-faults/", {"delay": delay, "failures": failures})

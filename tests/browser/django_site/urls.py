@@ -17,7 +17,7 @@ urlpatterns = [
     path("vendor/<str:name>", views.vendor, name="vendor"),
     path("publish/", views.publish, name="publish"),
     path("send/", views.send, name="send"),
-    path("history-delay/", views.history_delay, name="history-delay"),
+    path("history-faults/", views.history_faults, name="history-faults"),
     path("history/", views.history_view, name="history"),
     re_path(r"^static/(?P<path>.*)$", serve, {"document_root": STATIC}),
 ]

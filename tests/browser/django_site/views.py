@@ -68,9 +68,12 @@ def send(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt  # called by the tests, not by pages
 @require_POST
-def history_delay(request: HttpRequest) -> JsonResponse:
-    history.reply_delay = float(json.loads(request.body)["seconds"])
-    return JsonResponse({"seconds": history.reply_delay})
+def history_faults(request: HttpRequest) -> JsonResponse:
+    """Make the history view slow (``delay`` seconds) or failing (the next ``failures`` requests)."""
+    body = json.loads(request.body)
+    history.reply_delay = float(body.get("delay", 0))
+    history.failures_left = int(body.get("failures", 0))
+    return JsonResponse(body)
 
 
 @require_GET
@@ -78,6 +81,9 @@ def history_view(request: HttpRequest) -> JsonResponse:
     channel, since = request.GET.get("channel", ""), request.GET.get("since", "")
     if not channel or not since.lstrip("-").isdigit():
         return JsonResponse({"error": "channel and an integer since are required."}, status=400)
+    if history.failures_left > 0:
+        history.failures_left -= 1
+        return JsonResponse({"error": "Restarting, try again."}, status=503)
     if not history.has_history(channel):
         return JsonResponse({"error": f"Channel {channel!r} has no history."}, status=404)
     if channel.startswith(("private-", "presence-")):
