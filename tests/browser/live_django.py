@@ -28,6 +28,9 @@ class DjangoSite:
     push_port: int
     directory: Path
     history_window: int = 20
+    settings: str = SETTINGS
+    #: The push server's app id, key and secret, when not the browser tests' own.
+    credentials: tuple[str, str, str] | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -39,13 +42,17 @@ class DjangoSite:
     def env(self) -> dict[str, str]:
         env = {name: value for name, value in os.environ.items() if not name.startswith(("PUSHBRIDGE", "DJANGO_"))}
         env.update(
-            DJANGO_SETTINGS_MODULE=SETTINGS,
+            DJANGO_SETTINGS_MODULE=self.settings,
             BROWSER_SITE_DB=str(self.directory / "site.sqlite3"),
             BROWSER_SITE_PUSH_PORT=str(self.push_port),
             BROWSER_SITE_HISTORY_WINDOW=str(self.history_window),
             PYTHONPATH=str(REPO),
             PYTHONUNBUFFERED="1",
         )
+        if self.credentials is not None:
+            env.update(
+                zip(("BROWSER_SITE_APP_ID", "BROWSER_SITE_KEY", "BROWSER_SITE_SECRET"), self.credentials, strict=True)
+            )
         return env
 
     def start(self) -> DjangoSite:
@@ -65,11 +72,18 @@ class DjangoSite:
             stop_process(self.process)
             self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no exit handler runs."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(15)
+            self.process = None
+
     def page_url(self, client: str = "shim", user: str | None = None, channel: str | None = None) -> str:
         query = "&".join(f"{name}={value}" for name, value in (("user", user), ("channel", channel)) if value)
         return f"{self.url}/page/{client}/" + (f"?{query}" if query else "")
 
-    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
             self.url + path, json.dumps(payload).encode(), {"Content-Type": "application/json"}
         )
@@ -79,13 +93,13 @@ class DjangoSite:
 
     def publish(self, channel: str, event: str, data: Any, *, send: bool = True) -> dict[str, Any]:
         """Record an event in the stand-in history and (unless ``send=False``) trigger it."""
-        return self._post("/publish/", {"channel": channel, "event": event, "data": data, "send": send})
+        return self.post("/publish/", {"channel": channel, "event": event, "data": data, "send": send})
 
     def send(self, channel: str, event_id: str) -> None:
         """Trigger a recorded event now: a relay that sends late, or a second time."""
-        self._post("/send/", {"channel": channel, "id": event_id})
+        self.post("/send/", {"channel": channel, "id": event_id})
 
     def history_faults(self, *, delay: float = 0, failures: int = 0) -> None:
         """Make the history view hold its (already read) reply ``delay`` seconds, and answer
         the next ``failures`` requests with 503; ``history_faults()`` ends both."""
-        self._post("/history-faults/", {"delay": delay, "failures": failures})
+        self.post("/history-faults/", {"delay": delay, "failures": failures})

@@ -41,9 +41,9 @@ PUSHBRIDGE = {
         "HOST": "127.0.0.1",
         "PORT": int(os.environ["BROWSER_SITE_PUSH_PORT"]),
         "USE_TLS": False,
-        "APP_ID": "123456",
-        "KEY": "browser-key",
-        "SECRET": "browser-secret",
+        "APP_ID": os.environ.get("BROWSER_SITE_APP_ID", "123456"),
+        "KEY": os.environ.get("BROWSER_SITE_KEY", "browser-key"),
+        "SECRET": os.environ.get("BROWSER_SITE_SECRET", "browser-secret"),
         "CLIENT_OPTIONS": {"historyEndpoint": "/history/"},
     }
 }

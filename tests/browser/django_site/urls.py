@@ -19,5 +19,6 @@ urlpatterns = [
     path("send/", views.send, name="send"),
     path("history-faults/", views.history_faults, name="history-faults"),
     path("history/", views.history_view, name="history"),
+    path("chaos/step/", views.chaos_step, name="chaos-step"),
     re_path(r"^static/(?P<path>.*)$", serve, {"document_root": STATIC}),
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 import pushbridge
 from pushbridge.auth import authorize
 from tests.browser.django_site import history
+from tests.browser.django_site.models import ChaosNote
 
 NODE_MODULES = settings.REPO / "tests" / "node" / "node_modules"
 VENDOR = {
@@ -93,3 +95,39 @@ def history_view(request: HttpRequest) -> JsonResponse:
     reply: dict[str, Any] = history.since(channel, int(since))
     time.sleep(history.reply_delay)
     return JsonResponse(reply)
+
+
+class _RolledBack(Exception):
+    """Raised inside atomic() to roll a transaction or savepoint back on purpose."""
+
+
+def _write(channel: str, seq: int, step: int, kind: str) -> None:
+    if kind == "model":
+        ChaosNote.objects.create(channel=channel, seq=seq, step=step)
+    else:
+        pushbridge.trigger(channel, "note.triggered", {"seq": seq, "step": step})
+
+
+@csrf_exempt  # called by the chaos test, not by pages
+@require_POST
+def chaos_step(request: HttpRequest) -> JsonResponse:
+    """One transaction of the chaos test: model saves and trigger() calls, some of them in a
+    savepoint that rolls back, the whole of it committed or rolled back as the plan says."""
+    plan = json.loads(request.body)
+    try:
+        with transaction.atomic():
+            for item in plan["items"]:
+                if item["savepoint_rolls_back"]:
+                    try:
+                        with transaction.atomic():
+                            _write(item["channel"], item["seq"], plan["step"], item["kind"])
+                            raise _RolledBack
+                    except _RolledBack:
+                        pass
+                else:
+                    _write(item["channel"], item["seq"], plan["step"], item["kind"])
+            if plan["rolls_back"]:
+                raise _RolledBack
+    except _RolledBack:
+        return JsonResponse({"committed": False})
+    return JsonResponse({"committed": True})
