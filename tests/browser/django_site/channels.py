@@ -13,3 +13,9 @@ def private(user: Any, name: str) -> bool:
 @pushbridge.channel("presence-{name:path}")
 def presence(user: Any, name: str) -> dict[str, Any]:
     return {"name": user.get_username().title()}
+
+
+@pushbridge.channel("chaos-{name:path}", allow_anonymous=True)
+def chaos(user: Any, name: str) -> bool:
+    """Public channels of the chaos test: anyone may read their history (the Node client has no session)."""
+    return True
