@@ -1,7 +1,7 @@
 """The one table of protocol limits, and the checks that enforce them.
 
 Every number that bounds an event, a name or an id lives in :class:`Limits`. The client side
-(``trigger()`` and the backends) and the embedded server (``protocol.py``) both check against
+(``trigger()`` and the backends) and the embedded server (``pushbridge.engine``) both check against
 it, and every error names the offending value and the limit it crossed.
 
 The defaults are hosted Pusher's published limits; :data:`SOKETI_LIMITS` relaxes the ones

@@ -17,12 +17,12 @@ import requests
 import websocket
 from aiohttp import web
 
+from pushbridge.engine.executor import Peer
 from pushbridge.limits import PUSHER_LIMITS
 from pushbridge.protocol import AppConfig
 from pushbridge.server import (
     EmbeddedServer,
     ServerOptions,
-    _Peer,
     build_parser,
     hard_frame_limit,
     min_frame_bytes,
@@ -519,7 +519,7 @@ def test_a_laggard_dropped_during_a_fanout_gets_nothing_after_its_pusher_error()
         core = server.core
         conn, _ = core.open(KEY, {})
         transport = _StalledTransport()
-        conn.sink = _Peer(_ClosableWs(), transport)  # type: ignore[arg-type]
+        conn.sink = Peer(_ClosableWs(), transport)  # type: ignore[arg-type]
         channels = [f"c{i}" for i in range(100)]
         for channel in channels:
             core.receive(conn, json.dumps({"event": "pusher:subscribe", "data": {"channel": channel}}))
@@ -527,8 +527,8 @@ def test_a_laggard_dropped_during_a_fanout_gets_nothing_after_its_pusher_error()
         body = json.dumps({"name": "e", "channels": channels, "data": "x" * 10_000}).encode()
         query = "&".join(f"{k}={v}" for k, v in _signed(body).items())
         reply = core.http("POST", f"/apps/{APP_ID}/events?{query}", body)
-        server._apply(reply.outputs)
-        await asyncio.gather(*server._closing_tasks)
+        server.executor.apply(reply.outputs)
+        await asyncio.gather(*server.executor.closing_tasks)
         assert conn.closed
         last = json.loads(_unframe(transport.writes[-1]))
         assert last["event"] == "pusher:error"
@@ -577,7 +577,7 @@ def test_a_handshake_under_way_when_shutdown_begins_is_refused_with_4200(monkeyp
 
         async def prepare_while_stopping(self: web.WebSocketResponse, request: web.Request) -> Any:
             stopping.append(asyncio.ensure_future(server.stop()))
-            while not server._stopping:
+            while not server.stopping:
                 await asyncio.sleep(0)
             return await prepare(self, request)
 

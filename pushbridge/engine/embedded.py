@@ -1,0 +1,267 @@
+""":class:`EmbeddedServer`: the core, the aiohttp endpoints and the webhook senders, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
+from pushbridge.engine.config import AppConfig
+from pushbridge.engine.core import PusherCore
+from pushbridge.engine.executor import OutputExecutor
+from pushbridge.engine.http_endpoint import HttpEndpoint
+from pushbridge.engine.options import ServerOptions, min_frame_bytes
+from pushbridge.engine.outputs import WebhookEvent
+from pushbridge.engine.settings import settings_text, url_host
+from pushbridge.engine.thread_runner import ThreadRunner
+from pushbridge.engine.websocket import WebSocketEndpoint
+from pushbridge.limits import PUSHER_LIMITS, Limits
+from pushbridge.webhooks_client import WebhookSender
+
+logger = logging.getLogger("pushbridge.server")
+
+T = TypeVar("T")
+
+
+class EmbeddedServer:
+    """A Pusher-compatible server for one or more apps, on one host and port.
+
+    Inside a running event loop: ``await server.start()`` ... ``await server.stop()`` (or
+    ``async with server``). From synchronous code: ``server.start_in_thread()`` returns once the
+    server listens, ``server.stop()`` stops it and joins the thread (or ``with server:``).
+    ``port=0`` picks a free port; :attr:`port` then holds the real one.
+
+    One app from ``app_id``/``key``/``secret`` (and ``webhook_url``, ``max_connections``,
+    ``limits``), or several from ``apps``, with ``webhook_urls`` mapping app ids to the URL
+    their webhooks go to. An app's ``webhooks`` flag follows from that mapping; a URL for an
+    app id that is not hosted is a ``ValueError``.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        app_id: str = DEFAULT_APP_ID,
+        key: str = DEFAULT_KEY,
+        secret: str = DEFAULT_SECRET,
+        webhook_url: str | None = None,
+        apps: Sequence[AppConfig] | None = None,
+        webhook_urls: dict[str, str] | None = None,
+        options: ServerOptions | None = None,
+        max_connections: int | None = None,
+        limits: Limits = PUSHER_LIMITS,
+    ) -> None:
+        urls = dict(webhook_urls or {})
+        if apps is None:
+            apps = [AppConfig(app_id=app_id, key=key, secret=secret, limits=limits, max_connections=max_connections)]
+            if webhook_url:
+                urls.setdefault(app_id, webhook_url)
+        elif webhook_url:
+            raise ValueError(
+                "webhook_url configures the single app built from app_id/key/secret; with apps, use webhook_urls."
+            )
+        hosted = [app.app_id for app in apps]
+        unknown = sorted(set(urls) - set(hosted))
+        if unknown:
+            raise ValueError(
+                f"webhook_urls names app id(s) {unknown} that the server does not host (it hosts {hosted})."
+            )
+        options = options or ServerOptions()
+        needed = max((min_frame_bytes(app.limits) for app in apps), default=0)
+        if options.max_frame_bytes < needed:
+            # Raising the payload limit raises the frame limit with it: a client event the
+            # protocol accepts must never be refused for its size as a frame.
+            logger.info(
+                "Frame limit raised from %d to %d bytes to fit the payload limit.", options.max_frame_bytes, needed
+            )
+            options = dataclasses.replace(options, max_frame_bytes=needed)
+        self.host = host
+        self.port = port
+        self.options = options
+        self.apps = [dataclasses.replace(app, webhooks=app.app_id in urls) for app in apps]
+        self.webhook_urls = urls
+        self.core = PusherCore(
+            self.apps,
+            activity_timeout=options.activity_timeout,
+            pong_timeout=options.pong_timeout,
+            max_message_bytes=options.max_frame_bytes,
+        )
+        self.executor = OutputExecutor(self.core, options, self._post_webhook)
+        self.core.bus.attach(self.executor.apply)
+        self.stopping = False
+        self._websocket = WebSocketEndpoint(self.core, self.executor, options, lambda: self.stopping)
+        self._http = HttpEndpoint(self.core, self.executor, options)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._senders: dict[str, WebhookSender] = {}
+        self._thread = ThreadRunner(self.start, self._stop, name="pushbridge-server")
+
+    # -- addresses ----------------------------------------------------------------------------
+
+    @property
+    def app(self) -> AppConfig:
+        """The first (usually the only) app."""
+        return self.apps[0]
+
+    @property
+    def url(self) -> str:
+        """Base URL of the HTTP API, e.g. ``http://127.0.0.1:6001``."""
+        return f"http://{url_host(self.host)}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """WebSocket URL of the first app, e.g. ``ws://127.0.0.1:6001/app/app-key``."""
+        return f"ws://{url_host(self.host)}:{self.port}/app/{self.app.key}"
+
+    def settings_text(self) -> str:
+        """What to paste into a Django project and a pusher-js page to use this server."""
+        return settings_text(self.app, self.host, self.port)
+
+    # -- running inside an event loop ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening (inside the running loop); returns once the port is bound."""
+        if self._runner is not None:
+            raise RuntimeError("The server is already running.")
+        self.loop = asyncio.get_running_loop()
+        application = web.Application(client_max_size=self.options.max_http_body_bytes)
+        application.router.add_get("/app/{key}", self._websocket.handle)
+        application.router.add_route("*", "/{tail:.*}", self._http.handle)
+        runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self._runner, self._site, self.stopping = runner, site, False
+        addresses = runner.addresses
+        if addresses:
+            self.port = addresses[0][1]
+        for app_id, url in self.webhook_urls.items():
+            config = next(app for app in self.apps if app.app_id == app_id)
+            sender = WebhookSender(url, config.key, config.secret)
+            sender.start()
+            self._senders[app_id] = sender
+        self._ticker = asyncio.create_task(self._tick_forever(), name="pushbridge-ticker")
+        logger.info("pushbridge server listening on %s (WebSocket %s)", self.url, self.ws_url)
+
+    def stop(self) -> Awaitable[None]:
+        """Stop the server: clients get ``pusher:error`` 4200 and a close, then the port closes.
+
+        In a thread started by :meth:`start_in_thread` this blocks until the thread is gone and
+        returns an already finished awaitable. Inside the server's own loop, ``await`` it.
+        """
+        if self._thread.running:
+            self._thread.stop()
+            return _Done()
+        return self._stop()
+
+    async def _stop(self) -> None:
+        if self._runner is None:
+            return
+        # Stop accepting before telling clients to reconnect at once (4200): otherwise their
+        # reconnects land on a server that is about to abort them without a pusher:error.
+        self.stopping = True
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        self.executor.apply(self.core.shutdown())
+        closing = self.executor.closing_tasks
+        if closing:
+            await asyncio.wait(set(closing), timeout=self.options.close_timeout + 1)
+        for sender in self._senders.values():
+            await sender.stop()
+        self._senders.clear()
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+        logger.info("pushbridge server on %s stopped", self.url)
+
+    async def serve_forever(self, stop: asyncio.Event | None = None) -> None:
+        """Start, run until ``stop`` is set (or the task is cancelled), then stop cleanly."""
+        await self.start()
+        try:
+            await (stop or asyncio.Event()).wait()
+        finally:
+            await self._stop()
+
+    async def __aenter__(self) -> EmbeddedServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stop()
+
+    # -- running in a background thread -------------------------------------------------------
+
+    def start_in_thread(self, timeout: float = 30.0) -> EmbeddedServer:
+        """Run the server on its own event loop in a daemon thread; return once it listens."""
+        self._thread.start(timeout)
+        return self
+
+    def call(self, function: Callable[[], T], timeout: float = 10.0) -> T:
+        """Run ``function`` on the server's loop (thread-safe) and return its result.
+
+        Lets tests and tools read :attr:`core` state without racing the server thread.
+        """
+        if self._thread.running:
+            return self._thread.call(function, timeout)
+        loop = self.loop
+        if loop is None:
+            raise RuntimeError("The server is not running.")
+        return asyncio.run_coroutine_threadsafe(_call(function), loop).result(timeout)
+
+    def stats(self) -> dict[str, int]:
+        """Connection and channel counts, read safely from any thread."""
+        if self._thread.running:
+            return self._thread.call(self.core.stats)
+        return self.core.stats()
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start_in_thread()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._thread.stop()
+
+    # -- inner workings -----------------------------------------------------------------------
+
+    def _post_webhook(self, output: WebhookEvent) -> None:
+        sender = self._senders.get(output.app.app_id)
+        if sender is not None:
+            sender.submit(output.event)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.tick_interval)
+            try:
+                self.executor.apply(self.core.tick())
+            except Exception:  # pragma: no cover - keep ticking whatever one tick did
+                logger.exception("Timeout check failed")
+
+
+async def _call(function: Callable[[], T]) -> T:
+    return function()
+
+
+class _Done:
+    """An awaitable that is already finished (what a blocking ``stop()`` returns)."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
