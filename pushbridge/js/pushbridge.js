@@ -368,6 +368,9 @@
       // server-to-user channel does not (the client routes those itself).
       this._global = !(options && options.global === false);
       const endpoint = client.config.historyEndpoint;
+      if (options && options.since != null && !endpoint) {
+        log('subscribe(' + name + ', {since}) without a historyEndpoint: missed events cannot be fetched');
+      }
       this._recovery = new Recovery({
         since: options && options.since,
         fetch: endpoint ? (since) => fetchHistory(endpoint, name, since) : null,
