@@ -9,24 +9,9 @@
 
   const config = JSON.parse(document.getElementById("pushbridge-config").textContent);
 
-  /** pusher-js takes the same configuration under its own option names; CSRF goes in headers. */
-  function pusherJsClient() {
-    const headers = {};
-    if (config.csrfToken) headers[config.csrfHeaderName] = config.csrfToken;
-    const options = {
-      cluster: config.cluster || "local", // required by pusher-js, unused once wsHost is given
-      wsHost: config.wsHost,
-      forceTLS: config.forceTLS,
-      enabledTransports: ["ws", "wss"],
-      channelAuthorization: { endpoint: config.channelAuthorization.endpoint, transport: "ajax", headers },
-      userAuthentication: { endpoint: config.userAuthentication.endpoint, transport: "ajax", headers },
-    };
-    if (config.wsPort) options.wsPort = config.wsPort;
-    if (config.wssPort) options.wssPort = config.wssPort;
-    return new Pusher(config.key, options);
-  }
-
-  const client = document.body.dataset.client === "pusher-js" ? pusherJsClient() : PushBridge.fromPage();
+  // pusher-js takes the same configuration under its own option names (CSRF header included):
+  // pushbridge-pusher.js translates it.
+  const client = document.body.dataset.client === "pusher-js" ? PushBridgePusher.fromPage(Pusher) : PushBridge.fromPage();
 
   /**
    * POST JSON to a Django view with the CSRF token and X-Socket-ID (so the events the view
