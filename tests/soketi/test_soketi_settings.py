@@ -2,8 +2,9 @@
 
 Soketi's defaults switch off signin and client events: ``send_to_user()`` and
 ``terminate_user_connections()`` are accepted and reach nobody, client events are refused with
-4301, and ``pushbridge_check`` warns about both. With signin on, Soketi closes a connection that has not signed in within
-``userAuthenticationTimeout`` with 4009, which pusher-js does not reconnect from.
+4301, and ``pushbridge_check`` warns about both. With signin on, Soketi closes a connection that
+has not signed in within ``userAuthenticationTimeout`` with 4009, which pusher-js does not
+reconnect from.
 """
 
 from __future__ import annotations
