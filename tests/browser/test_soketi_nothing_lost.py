@@ -19,19 +19,17 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import WAIT_MS, ShimPage
 from tests.browser.live_django import DjangoSite
 from tests.browser.test_chaos import (
     CREDENTIALS,
     SEED,
     STEPS,
-    SUBSCRIBE,
     NodeClient,
-    committed,
+    assert_every_event_once,
     durable_history_available,
     make_plan,
     marker_step,
-    page_events,
+    open_pages,
 )
 from tests.services.nginx import NginxServer
 from tests.services.redis import RedisServer
@@ -82,18 +80,7 @@ def test_nothing_committed_is_lost_when_soketi_nodes_go_down(browser: Any, parts
     subscriptions = {"page1": [a, c], "page2": [b, c], "node": [a, b]}
     plan = make_plan(SEED, [a, b, c])
 
-    contexts, pages = {}, {}
-    for name in ("page1", "page2"):  # through nginx, round-robin: one on each node
-        contexts[name] = browser.new_context()
-        page = ShimPage(contexts[name].new_page())
-        page.page.set_default_timeout(WAIT_MS)
-        page.page.goto(site.page_url("shim", user=name))
-        page.js(SUBSCRIBE, subscriptions[name])
-        page.wait("(names) => names.every((n) => window.pb.channel(n).subscribed)", subscriptions[name])
-        pages[name] = page
-    history_url = site.url + pages["page1"].js(
-        "() => JSON.parse(document.getElementById('pushbridge-config').textContent).historyEndpoint"
-    )
+    contexts, pages, history_url = open_pages(browser, site, subscriptions)  # through nginx, round-robin
     node = NodeClient(parts.balancer.port, history_url, subscriptions["node"])
     try:
         node.wait(lambda: {r["channel"] for r in node.reports if r["type"] == "subscribed"} == {a, b}, "subscribing")
@@ -114,34 +101,8 @@ def test_nothing_committed_is_lost_when_soketi_nodes_go_down(browser: Any, parts
         run(25, STEPS)
         final = marker_step([a, b, c])
         site.post("/chaos/step/", final)
-        steps = [*plan, final]
 
-        for name, page in pages.items():
-            for channel in subscriptions[name]:
-                marker = committed([final], channel)[0]
-                page.wait(
-                    "([key, marker]) => got(key).some((e) => JSON.stringify(e.data) === JSON.stringify(marker))",
-                    [f"{channel}|events", list(marker)],
-                    timeout=WAIT_MS * 3,
-                )
-        for channel in subscriptions["node"]:
-            marker = committed([final], channel)[0]
-            node.wait(lambda channel=channel, marker=marker: marker in node.events(channel), f"the marker on {channel}")
-
-        received = {
-            (name, channel): page_events(page, channel)
-            for name, page in pages.items()
-            for channel in subscriptions[name]
-        }
-        received.update({("node", channel): node.events(channel) for channel in subscriptions["node"]})
-        for (client, channel), events in received.items():
-            expected = committed(steps, channel)
-            context = f"seed {SEED}, {client} on {channel}"
-            assert sorted(events) == sorted(expected), f"{context}: not every committed event exactly once"
-            assert [event[0] for event in events] == [event[0] for event in expected], f"{context}: out of order"
-        for name, page in pages.items():
-            assert page.js("() => window.trouble") == [], name
-        assert [r for r in node.reports if r["type"] in ("resync", "history_error")] == []
+        assert_every_event_once(pages, node, subscriptions, [*plan, final])
     finally:
         node.stop()
         for context in contexts.values():
