@@ -45,7 +45,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
@@ -69,6 +69,8 @@ BATCH_ROWS = 100
 IN_PROCESS_POLL_SECONDS = 5.0
 #: A relay that found another's turn under way looks again this soon.
 BUSY_RETRY_SECONDS = 0.02
+#: After the database refused a turn as locked, the relay looks again this soon.
+LOCKED_RETRY_SECONDS = 0.1
 #: Purging runs at most this often per relay.
 PURGE_EVERY_SECONDS = 30.0
 #: Failed rows are kept this long for inspection on the admin page.
@@ -300,6 +302,12 @@ class Relay:
             try:
                 wait = self.drain()
                 self.purge_if_due()
+            except OperationalError as exc:
+                # SQLite's "database is locked" after its busy timeout: a writer held the lock
+                # that long. Outcomes not written are sent again (at least once); look again soon.
+                logger.warning("pushbridge relay: %s; trying again in %.1f s", exc, LOCKED_RETRY_SECONDS)
+                connections[self.database].close()
+                wait = LOCKED_RETRY_SECONDS
             except Exception:
                 logger.exception("pushbridge relay: a turn failed; trying again in %.1f s", poll)
                 connections[self.database].close()
