@@ -233,9 +233,9 @@ class Relay:
         now = now or timezone.now()
         rows = StoredEvent.objects.using(self.database)
         deleted = 0
-        for alias in (
-            rows.filter(status__in=(StoredEvent.SENT, StoredEvent.DIRECT)).values_list("alias", flat=True).distinct()
-        ):
+        done = rows.filter(status__in=(StoredEvent.SENT, StoredEvent.DIRECT))
+        # order_by(): else the model's ordering adds "id" to the DISTINCT: one "alias" per row
+        for alias in done.values_list("alias", flat=True).order_by().distinct():
             try:
                 seconds = get_config(alias).history_seconds
             except PushbridgeError:
@@ -260,7 +260,7 @@ class Relay:
         RelayLease.objects.using(self.database).get_or_create(name=LEASE)
         with transaction.atomic(using=self.database):
             RelayLease.objects.using(self.database).filter(name=LEASE).update(expires_at=F("expires_at"))
-            tops = old.exclude(channel="").values("channel").annotate(top=Max("position"))
+            tops = old.exclude(channel="").order_by().values("channel").annotate(top=Max("position"))
             for item in tops:
                 ChannelCounter.objects.using(self.database).filter(
                     channel=item["channel"], purged_through__lt=item["top"]
