@@ -223,6 +223,19 @@ def test_command_line_flags_set_the_limits_that_hold_under_attack() -> None:
     assert server.options.max_subscriptions_per_address == 9
 
 
+def test_by_default_the_local_host_is_exempt_from_the_limits_per_address() -> None:
+    admission = server_from_args(build_parser().parse_args([])).admission
+    assert admission.exempt == {"127.0.0.1", "::1"}
+    for _ in range(admission.per_address + 1):
+        assert admission.admit("127.0.0.1") is None
+    for _ in range(admission.per_address):
+        assert admission.admit("127.0.0.2") is None
+    assert (
+        admission.admit("127.0.0.2")
+        == f"Too many connections from 127.0.0.2: the limit is {admission.per_address} per address."
+    )
+
+
 def test_by_default_the_connection_cap_follows_the_descriptor_limit() -> None:
     import resource
 
