@@ -99,7 +99,10 @@ class DjangoSite:
         """Trigger a recorded event now: a relay that sends late, or a second time."""
         self.post("/send/", {"channel": channel, "id": event_id})
 
-    def history_faults(self, *, delay: float = 0, failures: int = 0) -> None:
-        """Make the history view hold its (already read) reply ``delay`` seconds, and answer
-        the next ``failures`` requests with 503; ``history_faults()`` ends both."""
-        self.post("/history-faults/", {"delay": delay, "failures": failures})
+    def fail_next(self, path: str, count: int) -> None:
+        """The next ``count`` requests to ``path`` answer 503, as a restarting Django would."""
+        self.post("/faults/", {"path": path, "count": count})
+
+    def delay_history(self, seconds: float) -> None:
+        """Make the history view hold its (already read) reply this long (0 ends it)."""
+        self.post("/history-delay/", {"seconds": seconds})

@@ -17,7 +17,8 @@ function report(message) {
 }
 
 const config = { key: appKey, wsHost, wsPort: Number(wsPort), forceTLS: false, historyEndpoint };
-const pusher = new Pusher(appKey, PushBridgePusher.options(config));
+// Plain ws only: the test's push server has no TLS, and pusher-js would otherwise also try wss.
+const pusher = new Pusher(appKey, PushBridgePusher.options(config, { enabledTransports: ["ws"] }));
 pusher.connection.bind("state_change", (states) => report({ type: "state", current: states.current }));
 
 for (const name of channels) {

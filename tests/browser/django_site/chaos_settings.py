@@ -8,5 +8,8 @@ PUSHBRIDGE["default"].update(  # noqa: F405
         "DISPATCH": "durable",
         "HISTORY": {"channels": ["chaos-*", "private-chaos-*"], "seconds": 3600},
         "CLIENT_OPTIONS": {},  # the real history endpoint, as the template tag names it
+        # The relay retries a push server that is restarting after at most 1 s (instead of up
+        # to 60 s), which keeps the test short; the retries themselves are what is tested.
+        "OPTIONS": {"retry_backoff": 0.2, "retry_backoff_max": 1.0},
     }
 )
