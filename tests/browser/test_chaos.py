@@ -148,6 +148,14 @@ SUBSCRIBE = """(channels) => {
 }"""
 
 
+#: What a page's client knows of a channel, for failure messages.
+STATE = """(name) => {
+    const c = window.pb.channel(name);
+    return {connection: window.pb.connection.state, subscribed: c.subscribed, position: c.position,
+            recovering: c._recovery.recovering, trouble: window.trouble};
+}"""
+
+
 def page_events(page: ShimPage, channel: str) -> list[tuple[int, int, str]]:
     return [tuple(entry["data"]) for entry in page.js("(key) => got(key)", f"{channel}|events")]  # type: ignore[misc]
 
@@ -230,11 +238,18 @@ def test_every_committed_event_arrives_once_in_order(browser: Any, chaos_parts: 
         for name, page in pages.items():
             for channel in subscriptions[name]:
                 marker = committed([final], channel)[0]
-                page.wait(
-                    "([key, marker]) => got(key).some((e) => JSON.stringify(e.data) === JSON.stringify(marker))",
-                    [f"{channel}|events", list(marker)],
-                    timeout=WAIT_MS * 3,
-                )
+                try:
+                    page.wait(
+                        "([key, marker]) => got(key).some((e) => JSON.stringify(e.data) === JSON.stringify(marker))",
+                        [f"{channel}|events", list(marker)],
+                        timeout=WAIT_MS * 3,
+                    )
+                except Exception as exc:  # Playwright's timeout: say what the page has and lacks
+                    state = page.js(STATE, channel)
+                    got, expected = page_events(page, channel), committed(steps, channel)
+                    pytest.fail(
+                        f"{name} never got {marker} on {channel} ({exc}); state {state}; got {got}; want {expected}"
+                    )
         for channel in subscriptions["node"]:
             marker = committed([final], channel)[0]
             node.wait(lambda channel=channel, marker=marker: marker in node.events(channel), f"the marker on {channel}")

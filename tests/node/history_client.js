@@ -13,6 +13,7 @@ const PushBridgePusher = require("../../pushbridge/js/pushbridge-pusher.js");
 const [wsHost, wsPort, appKey, historyEndpoint, ...channels] = process.argv.slice(2);
 
 function report(message) {
+  message.t = Date.now(); // when, for the test's failure messages
   process.stdout.write(JSON.stringify(message) + "\n");
 }
 
