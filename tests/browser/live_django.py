@@ -31,6 +31,8 @@ class DjangoSite:
     settings: str = SETTINGS
     #: The push server's app id, key and secret, when not the browser tests' own.
     credentials: tuple[str, str, str] | None = None
+    #: A DATABASES entry to use instead of a fresh SQLite file (read by chaos_settings).
+    database: dict[str, Any] | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -49,6 +51,8 @@ class DjangoSite:
             PYTHONPATH=str(REPO),
             PYTHONUNBUFFERED="1",
         )
+        if self.database is not None:
+            env["BROWSER_SITE_DATABASE"] = json.dumps(self.database)
         if self.credentials is not None:
             env.update(
                 zip(("BROWSER_SITE_APP_ID", "BROWSER_SITE_KEY", "BROWSER_SITE_SECRET"), self.credentials, strict=True)

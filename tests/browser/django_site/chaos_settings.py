@@ -1,7 +1,13 @@
 """The browser site in durable mode, for the chaos test: events are written in the writer's
 transaction and sent by the relay; channels ``chaos-*`` and ``private-chaos-*`` keep history."""
 
+import json
+import os
+
 from tests.browser.django_site.settings import *  # noqa: F403
+
+if os.environ.get("BROWSER_SITE_DATABASE"):  # a DATABASES entry as JSON, e.g. a PostgreSQL one
+    DATABASES = {"default": json.loads(os.environ["BROWSER_SITE_DATABASE"])}
 
 PUSHBRIDGE["default"].update(  # noqa: F405
     {
