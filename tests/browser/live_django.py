@@ -83,9 +83,12 @@ class DjangoSite:
             self.process.wait(15)
             self.process = None
 
-    def page_url(self, client: str = "shim", user: str | None = None, channel: str | None = None) -> str:
+    def page_url(
+        self, client: str = "shim", user: str | None = None, channel: str | None = None, *, kind: str = "page"
+    ) -> str:
+        """A test page; ``kind="durable"`` renders the channel's position with pushbridge's own tag."""
         query = "&".join(f"{name}={value}" for name, value in (("user", user), ("channel", channel)) if value)
-        return f"{self.url}/page/{client}/" + (f"?{query}" if query else "")
+        return f"{self.url}/{kind}/{client}/" + (f"?{query}" if query else "")
 
     def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(

@@ -14,6 +14,7 @@ STATIC = Path(pushbridge.__file__).resolve().parent / "static"
 urlpatterns = [
     path("pushbridge/", include("pushbridge.urls")),
     path("page/<str:client>/", views.page, name="page"),
+    path("durable/<str:client>/", views.page, {"template": "browser_site/durable_page.html"}, name="durable-page"),
     path("vendor/<str:name>", views.vendor, name="vendor"),
     path("publish/", views.publish, name="publish"),
     path("send/", views.send, name="send"),

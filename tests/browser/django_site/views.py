@@ -27,7 +27,7 @@ VENDOR = {
 CLIENTS = ("shim", "pusher-js", "echo")
 
 
-def page(request: HttpRequest, client: str) -> HttpResponse:
+def page(request: HttpRequest, client: str, template: str = "browser_site/page.html") -> HttpResponse:
     """A page for ``?user=NAME`` (logged in on the spot) with the given client's scripts."""
     if client not in CLIENTS:
         raise Http404(f"no client {client!r}")
@@ -37,7 +37,7 @@ def page(request: HttpRequest, client: str) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     channel = request.GET.get("channel", "")
     context = {"client": client, "channel": channel, "position": history.latest(channel) if channel else None}
-    return render(request, "browser_site/page.html", context)
+    return render(request, template, context)
 
 
 def vendor(request: HttpRequest, name: str) -> FileResponse:
