@@ -8,13 +8,16 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 
 from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
+from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, DEFAULT_PREFIX, redacted_url
 from pushbridge.engine.codes import DEFAULT_ACTIVITY_TIMEOUT
 from pushbridge.engine.embedded import EmbeddedServer
 from pushbridge.engine.options import ServerOptions
 from pushbridge.engine.settings import ENV_VARS
+from pushbridge.engine.workers import run_workers
 from pushbridge.limits import PUSHER_LIMITS
 
 
@@ -62,7 +65,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-buffer-bytes", type=int, default=ServerOptions.max_buffer_bytes)
     parser.add_argument("--activity-timeout", type=int, default=DEFAULT_ACTIVITY_TIMEOUT)
     parser.add_argument("--log-level", default="INFO")
+    cluster = parser.add_argument_group("cluster", "several processes or machines serving the same apps")
+    cluster.add_argument(
+        "--redis",
+        metavar="URL",
+        default=env.get(ENV_VARS["redis_url"]) or None,
+        help="redis://HOST:PORT/DB shared by every node (needs pushbridge[cluster])",
+    )
+    cluster.add_argument("--redis-prefix", default=DEFAULT_PREFIX, help="start of the cluster's Redis names")
+    cluster.add_argument(
+        "--node-timeout",
+        type=float,
+        default=DEFAULT_NODE_TIMEOUT,
+        help="seconds without a heartbeat after which the other nodes forget a node",
+    )
+    cluster.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port, each a node (needs --redis)"
+    )
+    cluster.add_argument("--reuse-port", action="store_true", help="listen with SO_REUSEPORT (what --workers uses)")
     return parser
+
+
+def check_cluster_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse cluster flags that cannot work together, naming the value at fault."""
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, not {args.workers}.")
+    if args.workers > 1 and not args.redis:
+        parser.error(f"--workers {args.workers} needs --redis URL: without it each worker would be a separate server.")
+    if args.workers > 1 and args.port == 0:
+        parser.error(f"--workers {args.workers} needs a fixed --port: with port 0 each worker would get its own.")
+    if args.node_timeout <= 0:
+        parser.error(f"--node-timeout must be positive seconds, not {args.node_timeout}.")
 
 
 def server_from_args(args: argparse.Namespace) -> EmbeddedServer:
@@ -92,6 +125,10 @@ def server_from_args(args: argparse.Namespace) -> EmbeddedServer:
         max_connections=args.max_connections,
         limits=limits,
         options=options,
+        redis_url=args.redis,
+        redis_prefix=args.redis_prefix,
+        node_timeout=args.node_timeout,
+        reuse_port=args.reuse_port,
     )
 
 
@@ -117,13 +154,24 @@ def announce(server: EmbeddedServer) -> None:
     print(server.settings_text(), flush=True)
     if server.webhook_urls:
         print(f"Webhooks go to {', '.join(server.webhook_urls.values())}", flush=True)
+    if server.cluster is not None:
+        link = server.cluster
+        print(
+            f"Cluster node {link.bus.node_id} on Redis {redacted_url(link.url)}; "
+            f"nodes silent for {link.node_timeout:g} s are forgotten.",
+            flush=True,
+        )
     print("Press Ctrl-C to stop.", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server from the command line until SIGINT or SIGTERM; return the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_cluster_args(parser, args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.workers > 1:
+        return run_workers(list(sys.argv[1:] if argv is None else argv), args.workers)
     server = server_from_args(args)
     with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.
         asyncio.run(run_until_signalled(server, announce))

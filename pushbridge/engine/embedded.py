@@ -8,11 +8,13 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
 from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
+from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, DEFAULT_PREFIX, new_node_id, redacted_url
+from pushbridge.engine.cluster_wire import Keys
 from pushbridge.engine.config import AppConfig
 from pushbridge.engine.core import PusherCore
 from pushbridge.engine.executor import OutputExecutor
@@ -24,6 +26,9 @@ from pushbridge.engine.thread_runner import ThreadRunner
 from pushbridge.engine.websocket import WebSocketEndpoint
 from pushbridge.limits import PUSHER_LIMITS, Limits
 from pushbridge.webhooks_client import WebhookSender
+
+if TYPE_CHECKING:
+    from pushbridge.engine.redis_link import RedisLink
 
 logger = logging.getLogger("pushbridge.server")
 
@@ -42,6 +47,12 @@ class EmbeddedServer:
     ``limits``), or several from ``apps``, with ``webhook_urls`` mapping app ids to the URL
     their webhooks go to. An app's ``webhooks`` flag follows from that mapping; a URL for an
     app id that is not hosted is a ``ValueError``.
+
+    ``redis_url`` (``redis://host:port/db``) makes this server one node of a cluster: every
+    node started with the same URL, prefix and apps serves the same apps (see
+    :mod:`~pushbridge.engine.redis_bus`); a node silent for ``node_timeout`` seconds is
+    forgotten by the others. ``reuse_port`` lets several processes listen on one port
+    (``SO_REUSEPORT``: the kernel spreads connections over them).
     """
 
     def __init__(
@@ -58,6 +69,10 @@ class EmbeddedServer:
         options: ServerOptions | None = None,
         max_connections: int | None = None,
         limits: Limits = PUSHER_LIMITS,
+        redis_url: str | None = None,
+        redis_prefix: str = DEFAULT_PREFIX,
+        node_timeout: float = DEFAULT_NODE_TIMEOUT,
+        reuse_port: bool = False,
     ) -> None:
         urls = dict(webhook_urls or {})
         if apps is None:
@@ -88,11 +103,14 @@ class EmbeddedServer:
         self.options = options
         self.apps = [dataclasses.replace(app, webhooks=app.app_id in urls) for app in apps]
         self.webhook_urls = urls
+        self.reuse_port = reuse_port
+        self.cluster = _cluster_link(redis_url, redis_prefix, node_timeout) if redis_url else None
         self.core = PusherCore(
             self.apps,
             activity_timeout=options.activity_timeout,
             pong_timeout=options.pong_timeout,
             max_message_bytes=options.max_frame_bytes,
+            bus=self.cluster.bus if self.cluster is not None else None,
         )
         self.executor = OutputExecutor(self.core, options, self._post_webhook)
         self.core.bus.attach(self.executor.apply)
@@ -139,7 +157,13 @@ class EmbeddedServer:
         application.router.add_route("*", "/{tail:.*}", self._http.handle)
         runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        if self.cluster is not None:
+            try:
+                await self.cluster.start()  # Know the other nodes before the first client.
+            except BaseException:
+                await runner.cleanup()
+                raise
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, reuse_port=self.reuse_port or None)
         await site.start()
         self._runner, self._site, self.stopping = runner, site, False
         addresses = runner.addresses
@@ -179,6 +203,8 @@ class EmbeddedServer:
                 await self._ticker
             self._ticker = None
         self.executor.apply(self.core.shutdown())
+        if self.cluster is not None:
+            await self.cluster.stop()
         closing = self.executor.closing_tasks
         if closing:
             await asyncio.wait(set(closing), timeout=self.options.close_timeout + 1)
@@ -253,6 +279,18 @@ class EmbeddedServer:
                 self.executor.apply(self.core.tick())
             except Exception:  # pragma: no cover - keep ticking whatever one tick did
                 logger.exception("Timeout check failed")
+
+
+def _cluster_link(url: str, prefix: str, node_timeout: float) -> RedisLink:
+    """The Redis bus of a new node and its link (imported here: redis-py is an optional extra)."""
+    try:
+        from pushbridge.engine.redis_bus import RedisBus
+        from pushbridge.engine.redis_link import RedisLink
+    except ImportError as exc:  # pragma: no cover - depends on what is installed
+        raise RuntimeError(
+            f"redis_url={redacted_url(url)!r} needs redis-py: pip install 'pushbridge[cluster]'."
+        ) from exc
+    return RedisLink(RedisBus(new_node_id(), Keys(prefix)), url, node_timeout=node_timeout)
 
 
 async def _call(function: Callable[[], T]) -> T:

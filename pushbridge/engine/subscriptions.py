@@ -98,6 +98,7 @@ class Subscriptions:
             channel = state.channels[name] = Channel(name)
             outputs += bus.occupied(state, name)
         channel.subscribers[conn] = None
+        bus.subscribers_changed(state, name)
         conn.channels[name] = member_id
         added = False
         if member_id is not None:
@@ -121,6 +122,7 @@ class Subscriptions:
         if channel is None:  # A #server-to-user- channel: nothing shared to update.
             return []
         channel.subscribers.pop(conn, None)
+        self._bus.subscribers_changed(state, name)
         outputs: list[Output] = []
         if member_id is not None:
             member = channel.members.get(member_id)

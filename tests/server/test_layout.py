@@ -10,6 +10,8 @@ import pytest
 ENGINE = Path(__file__).resolve().parents[2] / "pushbridge" / "engine"
 #: The aiohttp shell; everything else in the package is the sans-I/O core.
 SHELL = {"executor", "websocket", "http_endpoint", "embedded", "thread_runner", "cli", "options", "wire", "settings"}
+#: The cluster's shell: redis-py, the node's settings, the --workers supervisor.
+SHELL |= {"redis_link", "cluster_settings", "workers"}
 CORE = sorted(path.stem for path in ENGINE.glob("*.py") if path.stem not in SHELL | {"__init__"})
 #: What the core may lean on outside the engine: the pure, Django-free parts of pushbridge.
 ALLOWED_PUSHBRIDGE = {"pushbridge.limits", "pushbridge.errors", "pushbridge.signing"}
