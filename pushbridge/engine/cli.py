@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
-from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, DEFAULT_PREFIX, redacted_url
+from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, DEFAULT_PREFIX, ClusterUnavailable, redacted_url
 from pushbridge.engine.codes import DEFAULT_ACTIVITY_TIMEOUT
 from pushbridge.engine.embedded import EmbeddedServer
 from pushbridge.engine.options import ServerOptions
@@ -173,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers > 1:
         return run_workers(list(sys.argv[1:] if argv is None else argv), args.workers)
     server = server_from_args(args)
-    with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.
-        asyncio.run(run_until_signalled(server, announce))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.
+            asyncio.run(run_until_signalled(server, announce))
+    except ClusterUnavailable as exc:
+        print(f"pushbridge server: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0

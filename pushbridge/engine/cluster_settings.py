@@ -13,6 +13,10 @@ DEFAULT_NODE_TIMEOUT = 10.0
 DEFAULT_PREFIX = "pushbridge"
 
 
+class ClusterUnavailable(RuntimeError):
+    """The node cannot join its cluster (Redis does not answer)."""
+
+
 def redacted_url(url: str) -> str:
     """``url`` without its password, for logs, errors and banners."""
     parts = urlsplit(url)

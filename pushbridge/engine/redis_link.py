@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from pushbridge.engine import redis_scripts
-from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, redacted_url
+from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, ClusterUnavailable, redacted_url
 from pushbridge.engine.redis_bus import Publish, RedisBus, StoreCached, Sync
 
 logger = logging.getLogger("pushbridge.server")
@@ -64,14 +64,14 @@ class RedisLink:
     async def start(self) -> None:
         """Join the cluster: register this node, read what the others hold, start the tasks.
 
-        An unreachable Redis is a ``RuntimeError`` naming the URL (without its password).
+        An unreachable Redis is a :class:`ClusterUnavailable` naming the URL (without its password).
         """
         client = aioredis.Redis.from_url(self.url, decode_responses=True)
         try:
             await client.ping()
         except (RedisError, OSError) as exc:
             await client.aclose()
-            raise RuntimeError(f"Cannot reach Redis at {redacted_url(self.url)}: {exc}") from exc
+            raise ClusterUnavailable(f"Cannot reach Redis at {redacted_url(self.url)}: {exc}") from exc
         self._redis = client
         self._join = client.register_script(redis_scripts.JOIN)
         self._heartbeat = client.register_script(redis_scripts.HEARTBEAT)
