@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from pushbridge import crypto, dispatch, signing
-from pushbridge.backends import get_backend
+from pushbridge.backends import BaseBackend, get_backend
 from pushbridge.conf import DEFAULT_ALIAS
+from pushbridge.dispatch import retry
 from pushbridge.errors import InvalidChannel, ValidationError, WebhookVerificationError
 from pushbridge.events import Channels, Event, encode_data
 from pushbridge.limits import SERVER_TO_USER_PREFIX, Limits, check_socket_id, is_encrypted, is_presence, requires_auth
 from pushbridge.sockets import current_socket_id
+
+T = TypeVar("T")
 
 #: How old a webhook may be before :func:`verify_webhook` refuses it (the SDK uses 300 s).
 WEBHOOK_MAX_AGE_SECONDS = 300
@@ -32,42 +35,58 @@ def trigger(
     socket_id: str | None = None,
     to_others: bool = False,
     using: str = DEFAULT_ALIAS,
+    on_commit: bool | None = None,
 ) -> dict[str, Any]:
     """Publish ``event`` with ``data`` on one channel or a list of up to 100.
 
     ``data`` is encoded with Django's JSON encoder (a ``str`` is sent as is). ``socket_id``
     excludes that connection; ``to_others=True`` excludes the browser behind the current
-    request (its ``X-Socket-ID``, see ``SocketIdMiddleware``). Returns the service's reply
-    (``{}`` when the alias dispatches in the background).
+    request (its ``X-Socket-ID``, see ``SocketIdMiddleware``).
+
+    Inside ``transaction.atomic()`` the event leaves only once the transaction commits, and
+    never if it rolls back; ``on_commit=False`` sends at once instead (sync and background
+    modes; durable mode always writes in the transaction). Returns the service's reply when
+    the event was sent before returning, else ``{}``.
     """
     if to_others and socket_id is None:
         socket_id = current_socket_id()
     backend = get_backend(using)
-    return dispatch.send(backend.check(Event(channels, event, data, socket_id=socket_id)), backend)
+    return dispatch.send(backend.check(Event(channels, event, data, socket_id=socket_id)), backend, on_commit=on_commit)
 
 
-def trigger_batch(events: Iterable[Event], *, using: str = DEFAULT_ALIAS) -> list[dict[str, Any]]:
+def trigger_batch(
+    events: Iterable[Event], *, using: str = DEFAULT_ALIAS, on_commit: bool | None = None
+) -> list[dict[str, Any]]:
     """Publish several events, in order, in as few requests as the backend allows.
 
     Single-channel events share requests of the backend's batch limit (10 for Pusher); a
     multi-channel event goes in a request of its own, which reaches all its channels at once.
-    Every event is checked before the first request. Returns the service's reply to each request.
+    Every event is checked before the first request. Inside a transaction they leave on commit,
+    as with :func:`trigger` (``on_commit``). Returns the service's reply to each request sent
+    before returning.
     """
     backend = get_backend(using)
-    return dispatch.send_batch([backend.check(_require_event(event)) for event in events], backend)
+    checked = [backend.check(_require_event(event)) for event in events]
+    return dispatch.send_batch(checked, backend, on_commit=on_commit)
 
 
-def send_to_user(user_id: str | int, event: str, data: Any = None, *, using: str = DEFAULT_ALIAS) -> dict[str, Any]:
-    """Publish ``event`` to every connection signed in as ``user_id`` (``#server-to-user-<id>``)."""
+def send_to_user(
+    user_id: str | int, event: str, data: Any = None, *, using: str = DEFAULT_ALIAS, on_commit: bool | None = None
+) -> dict[str, Any]:
+    """Publish ``event`` to every connection signed in as ``user_id`` (``#server-to-user-<id>``).
+
+    Waits for the commit inside a transaction, as :func:`trigger` does (``on_commit``).
+    """
     backend = get_backend(using)
     channel = SERVER_TO_USER_PREFIX + backend.limits.check_user_id(user_id)
-    return trigger(channel, event, data, using=using)
+    return trigger(channel, event, data, using=using, on_commit=on_commit)
 
 
 def terminate_user_connections(user_id: str | int, *, using: str = DEFAULT_ALIAS) -> None:
     """Close every connection signed in as ``user_id`` (after a logout or a ban)."""
     backend = get_backend(using)
-    backend.terminate_user_connections(backend.limits.check_user_id(user_id))
+    checked = backend.limits.check_user_id(user_id)
+    _with_retries(backend, lambda: backend.terminate_user_connections(checked), "terminate_user_connections")
 
 
 def channels(
@@ -77,19 +96,22 @@ def channels(
 
     ``info="user_count"`` adds the user count (presence channels only, as Pusher requires).
     """
-    return get_backend(using).channels(prefix, info)
+    backend = get_backend(using)
+    return _with_retries(backend, lambda: backend.channels(prefix, info), "channels query")
 
 
 def channel_info(name: str, info: Iterable[str] | str = (), *, using: str = DEFAULT_ALIAS) -> dict[str, Any]:
     """Return ``{"occupied": ..., ...}`` for one channel, with the ``info`` attributes asked."""
-    return get_backend(using).channel_info(name, info)
+    backend = get_backend(using)
+    return _with_retries(backend, lambda: backend.channel_info(name, info), "channel_info query")
 
 
 def channel_users(name: str, *, using: str = DEFAULT_ALIAS) -> list[str]:
     """Return the ids of the users on a presence channel."""
     if not is_presence(name):
         raise InvalidChannel(f"channel_users() needs a presence- channel; {name!r} is not one.")
-    return get_backend(using).channel_users(name)
+    backend = get_backend(using)
+    return _with_retries(backend, lambda: backend.channel_users(name), "channel_users query")
 
 
 # -- signing helpers for auth endpoints ---------------------------------------------------------
@@ -193,6 +215,11 @@ def verify_webhook(
         if age > max_age:
             raise WebhookVerificationError(f"Webhook is {int(age)} s old; the limit is {int(max_age)} s.")
     return payload
+
+
+def _with_retries(backend: BaseBackend, call: Callable[[], T], what: str) -> T:
+    """Queries wait for their answer like a sync send: the same retries (``dispatch.retry``)."""
+    return retry.call(call, retry.policy_for(backend.config, retry.SYNC), what=f"{backend.alias!r} {what}")
 
 
 def _require_event(event: object) -> Event:

@@ -294,6 +294,11 @@ class _Pending:
     operation: str
     event: Event | None
     broadcast: Broadcast = field(repr=False)
+    #: Stored mode only (durable dispatch, or an alias with HISTORY): the row's final event
+    #: so far and the table rows written for it in this transaction.
+    final_event: Event | None = None
+    rows: list[Any] = field(default_factory=list, repr=False)
+    stored: bool = False
 
 
 #: (registration, primary key): one row as a registration sees it, whichever class saved it.
@@ -332,7 +337,49 @@ def _record(instance: models.Model, operation: str, db_alias: str) -> None:
     # (an entry kept alive past its rollback would pass for a surviving save).
     made = [(r, r.event(instance, operation)) for r in registrations if r.records(operation)]
     for registration, event in made:
-        _enqueue(db_alias, (registration, instance.pk), _Pending(operation, event, registration))
+        key = (registration, instance.pk)
+        entry = _Pending(operation, event, registration)
+        if _stores(registration):
+            _store_final_state(db_alias, key, entry)
+        _enqueue(db_alias, key, entry)
+
+
+def _stores(registration: Broadcast) -> bool:
+    """Whether the registration's events are written to pushbridge's table at save time."""
+    config = get_backend(registration.using).config
+    return config.dispatch == dispatch.DURABLE or bool(config.history_channels)
+
+
+def _store_final_state(db_alias: str, key: _Key, entry: _Pending) -> None:
+    """Write the row's final state so far, replacing what earlier saves of this transaction wrote.
+
+    The earlier saves still alive are those of this transaction that did not roll back (see
+    the module docstring); their rows were written in the same transaction, so deleting and
+    rewriting them here is undone by a rollback together with this save, and the rows left at
+    commit are exactly one event per row with its final state.
+    """
+    from pushbridge.dispatch import durable
+
+    alive = [pending for ref in _pending(db_alias).get(key, []) if (pending := ref()) is not None]
+    survivors = [*alive, entry]
+    entry.stored = True
+    previous = alive[-1].rows if alive else []
+    operation = _merged_operation([s.operation for s in survivors])
+    final = _final_entry(survivors)
+    event = None
+    if operation is not None and final.event is not None:
+        name = final.broadcast.events.get(operation)
+        if name is not None:
+            event = final.event
+            if name != event.name:
+                event = Event(event.channels, name, event.data, socket_id=event.socket_id)
+    backend = get_backend(entry.broadcast.using)
+    entry.final_event = event
+    if previous and event is not None and (rewritten := durable.rewrite_rows(previous, event, backend)):
+        entry.rows = rewritten
+        return
+    durable.delete_rows(previous)
+    entry.rows = durable.write_rows(event, backend) if event is not None else []
 
 
 def _enqueue(db_alias: str, key: _Key, entry: _Pending) -> None:
@@ -387,6 +434,9 @@ def _committed(db_alias: str, key: _Key, entry: _Pending) -> None:
     operation = _merged_operation([s.operation for s in survivors])
     if len(survivors) > 1:
         _announce_coalesced(key, survivors, operation)
+    if survivors[-1].stored:
+        _send_stored(survivors[-1])
+        return
     if operation is None:
         return
     final = _final_entry(survivors)
@@ -400,11 +450,27 @@ def _committed(db_alias: str, key: _Key, entry: _Pending) -> None:
             return
         if name != event.name:
             event = Event(event.channels, name, event.data, socket_id=event.socket_id)
-        dispatch.send(event, get_backend(alias))
+        dispatch.send(event, get_backend(alias), on_commit=False)
     except PushbridgeError as exc:
         # The data is committed: raising would break the request after the fact.
         logger.error("Auto-push of %s %s to %s failed: %s", key[0].model._meta.label, operation, alias, exc)
         dispatch_failed.send_robust(sender=alias, events=[event], error=exc, dropped=False)
+
+
+def _send_stored(final: _Pending) -> None:
+    """After the commit, for a row whose state was stored: durable mode leaves it to the relay
+    (woken by the commit); other modes send it now, history channels wrapped with their position."""
+    backend = get_backend(final.broadcast.using)
+    if final.final_event is None or backend.config.dispatch == dispatch.DURABLE:
+        return
+    from pushbridge.dispatch import durable
+
+    events = durable.committed_wire_events(final.final_event, final.rows, backend)
+    try:
+        dispatch.deliver(events, backend)
+    except PushbridgeError as exc:
+        logger.error("Auto-push to %s failed: %s", backend.alias, exc)
+        dispatch_failed.send_robust(sender=backend.alias, events=events, error=exc, dropped=False)
 
 
 def _announce_coalesced(key: _Key, survivors: list[_Pending], operation: str | None) -> None:

@@ -27,7 +27,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -35,13 +35,15 @@ from pushbridge.crypto import parse_master_key
 from pushbridge.defaults import (
     DEFAULT_CLUSTER,
     DEFAULT_DISPATCH,
+    DEFAULT_HISTORY_SECONDS,
     DEFAULT_QUEUE_SIZE,
-    DEFAULT_RETRIES,
+    DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_TIMEOUT,
 )
 from pushbridge.errors import ConfigurationError, EncryptionError
 
 ENV_URL = "PUSHBRIDGE_URL"
+DISPATCH_MODES = ("sync", "background", "durable")
 SETTING = "PUSHBRIDGE"
 DEFAULT_ALIAS = "default"
 
@@ -74,6 +76,8 @@ KNOWN_KEYS = frozenset(
         "DISPATCH",
         "QUEUE_SIZE",
         "CLIENT_OPTIONS",
+        "SHUTDOWN_TIMEOUT",
+        "HISTORY",
     }
 )
 
@@ -95,12 +99,19 @@ class BackendConfig:
     hosts: tuple[tuple[str, int | None], ...] = ()
     use_tls: bool | None = None
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
-    retries: int = DEFAULT_RETRIES
+    #: Retries after the first attempt; None: the dispatch mode's default (``dispatch.retry``).
+    retries: int | None = None
     max_payload_bytes: int | None = None
     encryption_master_key: bytes | None = field(default=None, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
-    #: ``"sync"``: send before ``trigger()`` returns; ``"background"``: queue and batch.
+    #: ``"sync"``: send before ``trigger()`` returns; ``"background"``: queue and batch;
+    #: ``"durable"``: write to the database in the caller's transaction, a relay sends.
     dispatch: str = DEFAULT_DISPATCH
+    #: Seconds a background sender may take to send its queue when the process stops.
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    #: Channel patterns whose events get positions and are kept ``history_seconds``.
+    history_channels: tuple[str, ...] = ()
+    history_seconds: int = DEFAULT_HISTORY_SECONDS
     #: Events the background sender may hold before it drops new ones.
     queue_size: int = DEFAULT_QUEUE_SIZE
     #: Options for the browser client, merged over what ``{% pushbridge_js %}`` derives
@@ -118,6 +129,10 @@ class BackendConfig:
         if not value:
             raise ConfigurationError(f"{self.setting_name(key)} is required by backend {self.backend!r} but not set.")
         return str(value)
+
+    def one_per_host(self) -> list[BackendConfig]:
+        """This configuration once per host of ``HOSTS``, each naming only that host (for checks)."""
+        return [replace(self, host=host, port=port, hosts=((host, port),)) for host, port in self.hosts] or [self]
 
     def master_key_for(self, channel: str) -> bytes:
         """Return the encryption master key, or say that ``channel`` needs one configured."""
@@ -305,11 +320,14 @@ def build_config(alias: str, entry: Mapping[str, Any], *, url_setting: str | Non
         hosts=hosts,
         use_tls=_optional_bool(merged, "USE_TLS", name),
         timeout=_timeout(merged.get("TIMEOUT", DEFAULT_TIMEOUT), name("TIMEOUT")),
-        retries=_optional_int({"RETRIES": DEFAULT_RETRIES, **merged}, "RETRIES", name, low=0, high=10) or 0,
+        retries=_optional_int(merged, "RETRIES", name, low=0, high=100),
         max_payload_bytes=_optional_int(merged, "MAX_PAYLOAD_BYTES", name, low=1, high=100 * 1024 * 1024),
         encryption_master_key=_master_key(merged.get("ENCRYPTION_MASTER_KEY"), name("ENCRYPTION_MASTER_KEY")),
         options=_options(merged.get("OPTIONS", {}), name("OPTIONS")),
-        dispatch=_choice(merged.get("DISPATCH", DEFAULT_DISPATCH), ("sync", "background"), name("DISPATCH")),
+        dispatch=_choice(merged.get("DISPATCH", DEFAULT_DISPATCH), DISPATCH_MODES, name("DISPATCH")),
+        shutdown_timeout=_seconds(merged.get("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT), name("SHUTDOWN_TIMEOUT")),
+        history_channels=_history_channels(merged.get("HISTORY"), name("HISTORY")),
+        history_seconds=_history_seconds(merged.get("HISTORY"), name("HISTORY")),
         queue_size=_optional_int({"QUEUE_SIZE": DEFAULT_QUEUE_SIZE, **merged}, "QUEUE_SIZE", name, low=1, high=10**7)
         or 1,
         client_options=_options(merged.get("CLIENT_OPTIONS", {}), name("CLIENT_OPTIONS")),
@@ -405,3 +423,35 @@ def _options(value: Any, setting: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigurationError(f"{setting} must be a dict; got {type(value).__name__}.")
     return dict(value)
+
+
+def _seconds(value: Any, setting: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
+        raise ConfigurationError(f"{setting} must be seconds from 0 to 3600; got {value!r}.")
+    return float(value)
+
+
+def _history(value: Any, setting: str) -> Mapping[str, Any]:
+    """``{"channels": [patterns], "seconds": 300}``, or nothing (no channel has history)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f'{setting} must be a dict like {{"channels": ["room-*"], "seconds": 300}}.')
+    unknown = sorted(set(value) - {"channels", "seconds"})
+    if unknown:
+        raise ConfigurationError(f"{setting} has unknown key(s) {unknown}; known keys are 'channels', 'seconds'.")
+    return value
+
+
+def _history_channels(value: Any, setting: str) -> tuple[str, ...]:
+    patterns = _history(value, setting).get("channels", ())
+    if isinstance(patterns, str) or not all(isinstance(p, str) and p for p in patterns):
+        raise ConfigurationError(f'{setting}["channels"] must be a list of channel patterns; got {patterns!r}.')
+    return tuple(patterns)
+
+
+def _history_seconds(value: Any, setting: str) -> int:
+    seconds = _history(value, setting).get("seconds", DEFAULT_HISTORY_SECONDS)
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= 30 * 24 * 3600:
+        raise ConfigurationError(f'{setting}["seconds"] must be a whole number from 1 to 2592000; got {seconds!r}.')
+    return seconds

@@ -38,9 +38,20 @@ def pusher_ws_host(cluster: str) -> str:
 # -- per-alias settings (PUSHBRIDGE["alias"][KEY]) ------------------------------------------------
 #: ``TIMEOUT``: connect and read seconds of each HTTP request.
 DEFAULT_TIMEOUT = (2.0, 5.0)
-#: ``RETRIES``: further attempts after a connection error, 429 or 5xx.
+#: ``RETRIES``: further attempts after a connection error, 429 or 5xx, in sync mode.
 DEFAULT_RETRIES = 2
-#: ``DISPATCH``: ``"sync"`` sends before ``trigger()`` returns; ``"background"`` queues.
+#: Per dispatch mode: (retries, first wait, longest wait in seconds); see ``dispatch.retry``.
+DEFAULT_RETRY_POLICIES = {
+    "sync": (DEFAULT_RETRIES, 0.1, 2.0),
+    "background": (5, 0.5, 30.0),
+    "durable": (20, 0.5, 60.0),
+}
+#: ``DISPATCH``: ``"sync"`` sends before ``trigger()`` returns; ``"background"`` queues;
+#: ``"durable"`` writes to the database in the caller's transaction.
 DEFAULT_DISPATCH = "sync"
+#: ``SHUTDOWN_TIMEOUT``: seconds a background queue may take to send when the process stops.
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+#: ``HISTORY["seconds"]``: how long events of history channels (and sent durable rows) are kept.
+DEFAULT_HISTORY_SECONDS = 300
 #: ``QUEUE_SIZE``: events the background sender may hold before it drops new ones.
 DEFAULT_QUEUE_SIZE = 10_000

@@ -79,9 +79,12 @@ class BackendError(PushbridgeError):
     ``message`` the service's own explanation, ``backend`` the alias it was sent through.
     ``retryable`` says whether sending the same request again may succeed without delivering
     twice (an outage, a 429 or a 5xx: yes; a bad request or an unanswered one: no).
+    ``retry_after`` is the service's ``Retry-After`` in seconds, when it sent one. Backends
+    only classify; ``pushbridge.dispatch.retry`` decides whether and when to try again.
     """
 
     retryable = False
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -91,9 +94,11 @@ class BackendError(PushbridgeError):
         backend: str | None = None,
         url: str | None = None,
         retryable: bool | None = None,
+        retry_after: float | None = None,
     ) -> None:
         if retryable is not None:
             self.retryable = retryable
+        self.retry_after = retry_after
         self.message = message
         self.status = status
         self.backend = backend
@@ -136,13 +141,13 @@ class RequestTooLarge(BackendError):
 
 
 class RateLimited(BackendError):
-    """HTTP 429: the service asks us to slow down (retried before this is raised)."""
+    """HTTP 429: the service asks us to slow down (retryable, honouring ``Retry-After``)."""
 
     retryable = True
 
 
 class ServerError(BackendError):
-    """HTTP 5xx: the service failed (retried before this is raised)."""
+    """HTTP 5xx: the service failed (retryable)."""
 
     retryable = True
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from pushbridge import views
+from pushbridge import history_views, views
 
 app_name = "pushbridge"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("auth/", views.channel_auth, name="auth"),
     path("user-auth/", views.user_auth, name="user-auth"),
     path("webhooks/", views.webhooks, name="webhooks"),
+    path("history/", history_views.history, name="history"),
 ]

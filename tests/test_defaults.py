@@ -25,7 +25,9 @@ def test_a_bare_soketi_alias_points_at_the_default_service() -> None:
         defaults.DEFAULT_KEY,
         defaults.DEFAULT_SECRET,
     )
-    assert (config.timeout, config.retries, config.dispatch, config.queue_size) == (
+    from pushbridge.dispatch.retry import policy_for
+
+    assert (config.timeout, policy_for(config).retries, config.dispatch, config.queue_size) == (
         defaults.DEFAULT_TIMEOUT,
         defaults.DEFAULT_RETRIES,
         defaults.DEFAULT_DISPATCH,

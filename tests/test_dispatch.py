@@ -8,7 +8,6 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,22 +19,22 @@ from django.test import override_settings
 
 import pushbridge
 from pushbridge import dispatch
+from pushbridge.dispatch import retry
 from pushbridge.errors import InvalidChannel
 from pushbridge.signals import dispatch_failed
+from tests.collector import collector
 
 BASE = "http://127.0.0.1:6001"
 FAST = {"retry_backoff": 0.001, "retry_backoff_max": 0.002}
 
 
 def background(**extra: Any) -> override_settings:
-    entry = {"BACKEND": "soketi", "DISPATCH": "background", "RETRIES": 0, "OPTIONS": FAST, **extra}
+    entry = {"BACKEND": "soketi", "DISPATCH": "background", "OPTIONS": FAST, **extra}
     return override_settings(PUSHBRIDGE={"default": entry})
 
 
 @pytest.fixture(autouse=True)
-def fast_background_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(dispatch, "BACKGROUND_BACKOFF", 0.001)
-    monkeypatch.setattr(dispatch, "BACKGROUND_BACKOFF_MAX", 0.002)
+def stop_senders() -> Iterator[None]:
     yield
     dispatch.shutdown()
 
@@ -95,7 +94,8 @@ def test_outage_never_raises_and_is_announced(failures: list[dict[str, Any]]) ->
         api.post(f"{BASE}/apps/app-id/events", body=requests.exceptions.ConnectionError("refused"))
         pushbridge.trigger("c", "e", {"n": 1})  # must not raise
         assert pushbridge.flush(timeout=10)
-        assert len(api.calls) == 1 + dispatch.BACKGROUND_RETRIES
+        # one owner of retries: the backend sends once per attempt, nothing nests
+        assert len(api.calls) == 1 + retry.DEFAULTS["background"][0]
         assert dispatch.stats()["default"].failed == 1
     [failure] = failures
     assert failure["sender"] == "default"
@@ -156,31 +156,14 @@ def test_request_succeeds_during_an_outage(client: Any) -> None:
         pushbridge.flush(timeout=10)
 
 
-class _Collector(BaseHTTPRequestHandler):
-    received: list[Any] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append(json.loads(body))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def test_queue_is_flushed_at_process_exit() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    port = server.server_address[1]
     script = textwrap.dedent(
-        f"""
+        """
+        import sys
         import django
         from django.conf import settings
-        settings.configure(PUSHBRIDGE={{"default": {{"BACKEND": "soketi", "PORT": {port}, "DISPATCH": "background"}}}})
+        port = int(sys.argv[1])
+        settings.configure(PUSHBRIDGE={"default": {"BACKEND": "soketi", "PORT": port, "DISPATCH": "background"}})
         django.setup()
         import pushbridge
         for i in range(15):
@@ -188,17 +171,16 @@ def test_queue_is_flushed_at_process_exit() -> None:
         # no flush: the process exits with events still queued
         """
     )
-    try:
+    with collector() as (port, received):
         result = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent
+            [sys.executable, "-c", script, str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).parent.parent,
         )
-    finally:
-        server.shutdown()
     assert result.returncode == 0, result.stderr
-    data = []
-    for body in _Collector.received:
-        data.extend(json.loads(item["data"]) for item in body.get("batch", [body]))
-    assert sorted(data) == list(range(15))
+    assert sorted(received) == list(range(15))
 
 
 def test_arrival_gap_tracks_traffic_and_lingering_takes_one_request() -> None:
@@ -206,10 +188,10 @@ def test_arrival_gap_tracks_traffic_and_lingering_takes_one_request() -> None:
     for i in range(15):
         sender.enqueue(pushbridge.Event("c", "e", i))
     assert sender._arrival_gap < 1.0  # a finite moving average: traffic is noticed
-    first = sender.queue.get()
-    taken = sender._take_more([first], linger=True)
+    taken = list(sender._take(linger=True))
     assert [e.data for e in taken] == [str(i) for i in range(10)]  # one full request, in order
-    rest = sender._take_more([sender.queue.get()], linger=False)
+    sender._in_flight = []
+    rest = sender._take(linger=False)
     assert [e.data for e in rest] == [str(i) for i in range(10, 15)]
 
 

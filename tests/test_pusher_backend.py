@@ -17,6 +17,8 @@ from pushbridge import crypto, signing
 from pushbridge.backends import get_backend
 from pushbridge.backends.base import BaseBackend
 from pushbridge.conf import get_config
+from pushbridge.dispatch import retry
+from pushbridge.dispatch.retry import RetryPolicy
 from pushbridge.errors import (
     AuthenticationFailed,
     BackendUnavailable,
@@ -247,7 +249,7 @@ def test_read_timeout_is_not_retried(api: responses.RequestsMock) -> None:
 
 def test_retry_after_is_honoured(api: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("pushbridge.backends.pusher.time.sleep", waits.append)
+    monkeypatch.setattr("pushbridge.dispatch.retry.time.sleep", waits.append)
     url = f"{BASE}/apps/123/events"
     api.post(url, status=429, headers={"Retry-After": "0.005"})
     api.post(url, json={})
@@ -255,14 +257,41 @@ def test_retry_after_is_honoured(api: responses.RequestsMock, monkeypatch: pytes
     assert waits == [0.005]
 
 
-def test_backoff_grows_with_jitter_and_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    backend = get_backend()
-    backend.retry_backoff, backend.retry_backoff_max = 0.1, 1.0
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    policy = RetryPolicy(retries=5, backoff=0.1, backoff_max=1.0)
     for attempt, ceiling in [(0, 0.1), (1, 0.2), (2, 0.4), (5, 1.0)]:
-        delays = [backend._backoff(attempt, None) for _ in range(200)]
+        delays = [policy.delay(attempt, None) for _ in range(200)]
         assert min(delays) >= 0
         assert max(delays) <= ceiling
-    assert backend._backoff(0, 30) == 1.0
+    assert policy.delay(0, 30) == 1.0  # Retry-After is honoured up to the longest wait
+
+
+def test_the_backend_sends_once_and_classifies(api: responses.RequestsMock) -> None:
+    """Retries belong to dispatch.retry: the backend itself never loops or sleeps."""
+    url = f"{BASE}/apps/123/events"
+    api.post(url, status=503, headers={"Retry-After": "7"}, json={"error": "restarting"})
+    with pytest.raises(ServerError) as info:
+        get_backend().trigger(pushbridge.Event("c", "e", 1))
+    assert len(api.calls) == 1
+    assert info.value.retryable is True
+    assert info.value.retry_after == 7.0
+    api.post(url, status=400, json={"error": "bad"})
+    with pytest.raises(BadRequest) as refused:
+        get_backend().trigger(pushbridge.Event("c", "e", 1))
+    assert refused.value.retryable is False
+
+
+def test_retry_numbers_are_per_mode_and_overridable() -> None:
+    from pushbridge.conf import build_config
+
+    sync = retry.policy_for(build_config("a", {"BACKEND": "memory"}))
+    background = retry.policy_for(build_config("a", {"BACKEND": "memory", "DISPATCH": "background"}))
+    durable = retry.policy_for(build_config("a", {"BACKEND": "memory", "DISPATCH": "durable"}))
+    assert (sync.retries, sync.backoff, sync.backoff_max) == (2, 0.1, 2.0)
+    assert (background.retries, background.backoff, background.backoff_max) == (5, 0.5, 30.0)
+    assert (durable.retries, durable.backoff, durable.backoff_max) == (20, 0.5, 60.0)
+    custom = build_config("a", {"BACKEND": "memory", "RETRIES": 0, "OPTIONS": {"retry_backoff_max": 9}})
+    assert (retry.policy_for(custom).retries, retry.policy_for(custom).backoff_max) == (0, 9.0)
 
 
 def test_channels_query(api: responses.RequestsMock) -> None:

@@ -23,6 +23,9 @@ from pushbridge.limits import PUSHER_LIMITS, SOKETI_LIMITS
         ("soketi+http://k:s@10.0.0.5:6001/apps/app-id", SoketiBackend, False, "http://10.0.0.5:6001"),
         ("embedded://k:s@127.0.0.1:6001/apps/app-id", EmbeddedBackend, False, "http://127.0.0.1:6001"),
         ("pusher://k:s@api-eu.pusher.com/apps/1", PusherBackend, True, "https://api-eu.pusher.com"),
+        ("pusher+http://k:s@10.0.0.5/apps/1", PusherBackend, False, "http://10.0.0.5"),
+        ("embedded+https://k:s@ws.example.com/apps/a", EmbeddedBackend, True, "https://ws.example.com"),
+        ("soketi://k:s@10.0.0.5/apps/app-id", SoketiBackend, False, "http://10.0.0.5"),
     ],
 )
 def test_the_scheme_picks_the_backend_and_its_limits(

@@ -2,17 +2,19 @@
 
 One pooled keep-alive :class:`requests.Session` per backend, signed requests (``auth_key``,
 ``auth_timestamp``, ``auth_version``, ``body_md5``, ``auth_signature``), connect and read
-timeouts, and bounded retries with jittered exponential backoff. Only failures that cannot
-have delivered the event, or that the service asks us to retry, are retried:
+connect and read timeouts. Each call sends ONE request and never waits or loops: retries belong
+to ``pushbridge.dispatch.retry``, which every dispatch mode uses. This module only classifies a
+failure as retryable (``BackendError.retryable``) when it cannot have delivered the event, or
+when the service asks for a retry:
 
 * connection errors (refused, DNS, connect timeout): the request never arrived;
-* HTTP 429 (honouring ``Retry-After``) and 5xx: the service says it did not take it.
+* HTTP 429 and 5xx: the service says it did not take it (``Retry-After`` is passed on).
 
 A 2xx reply whose body reports an error (``{"error": ..., "code": 401}``, as Soketi answers
-every error) is that error, with the reported status, retried or not by the same rule.
+every error) is that error, with the reported status, classified by the same rule.
 
-A read timeout is *not* retried: the service may already have published the event, and a
-retry would deliver it twice. Other 4xx are never retried: they will not get better.
+A read timeout is *not* retryable: the service may already have published the event, and a
+retry would deliver it twice. Other 4xx are never retryable: they will not get better.
 Errors carry the HTTP status and the service's own message.
 """
 
@@ -21,9 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -57,11 +57,6 @@ class PusherBackend(BaseBackend):
     default_settings = {"CLUSTER": DEFAULT_CLUSTER, "USE_TLS": True}
     required_settings: ClassVar[tuple[str, ...]] = ("APP_ID", "KEY", "SECRET")
 
-    #: First retry waits up to this many seconds; each further retry doubles it (full jitter).
-    retry_backoff = 0.1
-    #: No single wait is longer than this, whatever ``Retry-After`` says.
-    retry_backoff_max = 2.0
-
     def __init__(self, config: BackendConfig) -> None:
         super().__init__(config)
         self.app_id = config.require("APP_ID")
@@ -71,11 +66,7 @@ class PusherBackend(BaseBackend):
         self.base_urls = self._base_urls(config)
         self._current = 0  # index of the host that answered last: requests go there first
         self.timeout = config.timeout
-        self.retries = config.retries
-        options = config.options
-        self.retry_backoff = float(options.get("retry_backoff", self.retry_backoff))
-        self.retry_backoff_max = float(options.get("retry_backoff_max", self.retry_backoff_max))
-        self._pool_size = int(options.get("pool_maxsize", 10))
+        self._pool_size = int(config.options.get("pool_maxsize", 10))
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
 
@@ -198,48 +189,33 @@ class PusherBackend(BaseBackend):
         payload = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"} if body is not None else {}
         url = self.base_url + path
-        attempt = 0
-        while True:
-            query = sign_request(self.key, self.secret, method, path, params, payload)
-            try:
-                response, url = self._send(
-                    method, path, params=query, data=payload or None, headers=headers, timeout=self.timeout
-                )
-            except requests.exceptions.ConnectionError as exc:
-                # Includes ConnectTimeout: the request never reached the service, so a retry
-                # cannot deliver an event twice.
-                failure: BackendError = BackendUnavailable(
-                    f"Could not connect: {_reason(exc)}", backend=self.alias, url=url
-                )
-                retry_after = None
-            except requests.exceptions.Timeout:
-                raise BackendUnavailable(
-                    f"No reply within {self.timeout[1]} s; not retried, since the service may already "
-                    "have published the event.",
-                    backend=self.alias,
-                    url=url,
-                    retryable=False,
-                ) from None
-            except requests.exceptions.RequestException as exc:
-                # A broken reply (bad chunking, undecodable body...): the request may have been
-                # taken, so it is not retried; the caller still gets a pushbridge error.
-                raise BackendError(f"The request failed: {_reason(exc)}", backend=self.alias, url=url) from None
-            else:
-                reply, reported = self._outcome(response, url)
-                if reported is None:
-                    return reply
-                if reported.status not in RETRY_STATUSES:
-                    raise reported
-                failure = reported
-                retry_after = _retry_after(response)
-            if attempt >= self.retries:
-                raise failure
-            delay = self._backoff(attempt, retry_after)
-            logger.warning(
-                "pushbridge %s %s failed (%s); retry %d in %.2f s", method, path, failure, attempt + 1, delay
+        query = sign_request(self.key, self.secret, method, path, params, payload)
+        try:
+            response, url = self._send(
+                method, path, params=query, data=payload or None, headers=headers, timeout=self.timeout
             )
-            time.sleep(delay)
-            attempt += 1
+        except requests.exceptions.ConnectionError as exc:
+            # Includes ConnectTimeout: the request never reached the service, so a retry
+            # cannot deliver an event twice.
+            raise BackendUnavailable(f"Could not connect: {_reason(exc)}", backend=self.alias, url=url) from None
+        except requests.exceptions.Timeout:
+            raise BackendUnavailable(
+                f"No reply within {self.timeout[1]} s; not retried, since the service may already "
+                "have published the event.",
+                backend=self.alias,
+                url=url,
+                retryable=False,
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            # A broken reply (bad chunking, undecodable body...): the request may have been
+            # taken, so it is not retryable; the caller still gets a pushbridge error.
+            raise BackendError(f"The request failed: {_reason(exc)}", backend=self.alias, url=url) from None
+        reply, reported = self._outcome(response, url)
+        if reported is None:
+            return reply
+        reported.retryable = reported.status in RETRY_STATUSES
+        reported.retry_after = _retry_after(response)
+        raise reported
 
     def _send(self, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, str]:
         """Send to the host that answered last; if it refuses the connection, to the next, in turn.
@@ -275,12 +251,6 @@ class PusherBackend(BaseBackend):
             return {}, error_for_status(status)(_error_message(response), status=status, backend=self.alias, url=url)
         reply = _json_reply(response)
         return reply, error_reported_in(reply, backend=self.alias, url=url)
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full-jitter exponential backoff, or the service's ``Retry-After``, both capped."""
-        if retry_after is not None:
-            return min(retry_after, self.retry_backoff_max)
-        return random.uniform(0, min(self.retry_backoff_max, self.retry_backoff * 2**attempt))
 
 
 def _info(info: Iterable[str] | str) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 from pushbridge.engine.bus import Bus
 from pushbridge.engine.codec import check_payload, encode, error_frame
 from pushbridge.engine.codes import CLIENT_EVENT_REJECTED
+from pushbridge.engine.drops import CLIENT_EVENT_REJECTED as REJECTED
+from pushbridge.engine.drops import Drops
 from pushbridge.engine.outputs import Output, SendFrame, WebhookEvent
 from pushbridge.engine.state import Connection
 from pushbridge.errors import PayloadTooLarge
@@ -22,9 +24,10 @@ from pushbridge.limits import channel_kind
 class ClientEvents:
     """Checks a client event and hands it to the bus, and to the ``client_event`` webhook."""
 
-    def __init__(self, bus: Bus, clock: Callable[[], float]) -> None:
+    def __init__(self, bus: Bus, clock: Callable[[], float], drops: Drops) -> None:
         self._bus = bus
         self._clock = clock
+        self._drops = drops
 
     def receive(self, conn: Connection, event: str, message: dict[str, Any]) -> list[Output]:
         """Handle client event ``event`` (the parsed frame is ``message``) from ``conn``."""
@@ -33,6 +36,7 @@ class ClientEvents:
         channel = message.get("channel")
 
         def reject(code: int | None, text: str) -> list[Output]:
+            self._drops.count(REJECTED)
             where = channel if isinstance(channel, str) else None
             return [SendFrame(conn, error_frame(code, text, where))]
 

@@ -15,6 +15,7 @@ from pushbridge.engine.codes import (
     PONG_NOT_RECEIVED,
     RECONNECT_NOW,
     SUPPORTED_PROTOCOLS,
+    UNAUTHORIZED,
     UNSUPPORTED_PROTOCOL,
 )
 from pushbridge.engine.outputs import CloseConnection, Output, SendFrame
@@ -34,6 +35,7 @@ class Connections:
         *,
         activity_timeout: int,
         pong_timeout: float,
+        signin_timeout: float | None,
         clock: Callable[[], float],
         rng: random.Random,
     ) -> None:
@@ -43,11 +45,12 @@ class Connections:
         self._cache = cache
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
+        self.signin_timeout = signin_timeout
         self._clock = clock
         self._rng = rng
 
-    def open(self, key: str, query: Mapping[str, str]) -> tuple[Connection, list[Output]]:
-        """A WebSocket was opened on ``/app/{key}?{query}``: the handshake, or the refusal."""
+    def open(self, key: str, query: Mapping[str, str], address: str | None = None) -> tuple[Connection, list[Output]]:
+        """A WebSocket was opened on ``/app/{key}?{query}`` from ``address``: the handshake, or the refusal."""
         now = self._clock()
         state = self._apps.by_key.get(key)
         if state is None:
@@ -58,7 +61,7 @@ class Connections:
             protocol = 7 if raw_protocol in (None, "") else int(raw_protocol)
         except ValueError:
             protocol = -1
-        conn = Connection(state, self._new_socket_id(), now)
+        conn = Connection(state, self._new_socket_id(), now, address)
         if protocol not in SUPPORTED_PROTOCOLS:
             return conn, self.refuse(
                 conn,
@@ -107,14 +110,20 @@ class Connections:
         """Time passed: ping quiet connections, close silent ones, drop expired cache entries.
 
         A connection silent for ``activity_timeout`` seconds is pinged; one that still says
-        nothing ``pong_timeout`` seconds after that ping is closed with 4201.
+        nothing ``pong_timeout`` seconds after that ping is closed with 4201. With a
+        ``signin_timeout``, a connection not signed in that long after it opened is closed
+        with 4009.
         """
         now = self._clock()
         ping_after = self.activity_timeout
         pong_timeout = self.pong_timeout
+        signin_timeout = self.signin_timeout
         outputs: list[Output] = []
         for state in self._apps.states():
             for conn in list(state.connections.values()):
+                if signin_timeout is not None and conn.user_id is None and now - conn.opened_at >= signin_timeout:
+                    outputs += self.close(conn, UNAUTHORIZED, f"Connection not signed in within {signin_timeout:g} s.")
+                    continue
                 pinged_at = conn.pinged_at
                 if pinged_at is not None:
                     if now - pinged_at >= pong_timeout:
@@ -154,6 +163,7 @@ class Connections:
                 del state.channels[name]
                 outputs += bus.vacated(state, name)
             state.connections.clear()
+            self._subscriptions.budget.clear()
             state.users.clear()
             state.cache.clear()
             state.cache_misses.clear()

@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from pushbridge.engine.apps import Apps
+from pushbridge.engine.budget import SubscriptionBudget
 from pushbridge.engine.bus import Bus, LocalBus
 from pushbridge.engine.cache import CacheChannels
 from pushbridge.engine.client_events import ClientEvents
 from pushbridge.engine.codes import DEFAULT_ACTIVITY_TIMEOUT, DEFAULT_CACHE_MISS_WINDOW, DEFAULT_PONG_TIMEOUT
 from pushbridge.engine.config import AppConfig
 from pushbridge.engine.connections import Connections
+from pushbridge.engine.drops import Drops
 from pushbridge.engine.http_api import HttpApi
 from pushbridge.engine.messages import Messages
 from pushbridge.engine.outputs import HttpReply, Output
@@ -38,6 +40,9 @@ class PusherCore:
     ``None``: no bound). ``cache_miss_window`` is how long further ``cache_miss`` webhooks of
     a channel are held back. ``bus`` is where events fan out and channel state is shared
     (:class:`~.bus.LocalBus`, the default, for a single process).
+    ``max_subscriptions_per_address`` bounds the subscriptions held by all the connections of
+    one client address (``None``: no bound); see :meth:`open`. ``signin_timeout`` closes
+    connections that have not signed in that many seconds after opening (``None``: never).
     """
 
     def __init__(
@@ -52,13 +57,15 @@ class PusherCore:
         max_message_bytes: int | None = None,
         cache_miss_window: float = DEFAULT_CACHE_MISS_WINDOW,
         bus: Bus | None = None,
+        max_subscriptions_per_address: int | None = None,
+        signin_timeout: float | None = None,
     ) -> None:
         if activity_timeout <= 0:
             raise ValueError("activity_timeout must be positive: pusher-js refuses a handshake without one.")
         self._apps = Apps(apps)
         self.bus: Bus = bus if bus is not None else LocalBus()
         self._cache = CacheChannels(clock, cache_miss_window)
-        subscriptions = Subscriptions(self.bus, self._cache)
+        subscriptions = Subscriptions(self.bus, self._cache, SubscriptionBudget(max_subscriptions_per_address))
         self._connections = Connections(
             self._apps,
             subscriptions,
@@ -66,16 +73,20 @@ class PusherCore:
             self._cache,
             activity_timeout=activity_timeout,
             pong_timeout=pong_timeout,
+            signin_timeout=signin_timeout,
             clock=clock,
             rng=rng or random.Random(),
         )
         self.publisher = Publisher(self.bus, self._cache)
+        #: Messages refused so far, by reason (for metrics).
+        self.drops = Drops()
         self._messages = Messages(
             self._connections,
             subscriptions,
-            ClientEvents(self.bus, clock),
+            ClientEvents(self.bus, clock, self.drops),
             clock=clock,
             max_message_bytes=max_message_bytes,
+            drops=self.drops,
         )
         self._http = HttpApi(
             self._apps, self.bus, self.publisher, self._cache, self._connections, wall_clock=wall_clock
@@ -130,6 +141,7 @@ class PusherCore:
             "apps": len(states),
             "connections": sum(len(s.connections) for s in states),
             "channels": sum(len(s.channels) for s in states),
+            "subscriptions": sum(len(conn.channels) for s in states for conn in s.connections.values()),
             "users": sum(len(s.users) for s in states),
             "members": sum(len(c.members) for s in states for c in s.channels.values()),
             "cached": sum(len(s.cache) for s in states),
@@ -146,13 +158,14 @@ class PusherCore:
 
     # -- connections ----------------------------------------------------------------------------
 
-    def open(self, key: str, query: Mapping[str, str]) -> tuple[Connection, list[Output]]:
-        """A WebSocket was opened on ``/app/{key}?{query}``.
+    def open(self, key: str, query: Mapping[str, str], address: str | None = None) -> tuple[Connection, list[Output]]:
+        """A WebSocket was opened on ``/app/{key}?{query}`` by a client at ``address``.
 
         Returns the connection (already closed if it was refused) and the handshake, or the
-        error frame and close that refuse it.
+        error frame and close that refuse it. ``address`` counts the connection's
+        subscriptions against its address's budget (``None``: not counted).
         """
-        return self._connections.open(key, query)
+        return self._connections.open(key, query, address)
 
     def closed(self, conn: Connection) -> list[Output]:
         """The connection is gone (the peer closed it or the network dropped it)."""
@@ -192,9 +205,9 @@ class PusherCore:
         """A WebSocket-level ping arrived: answer it with a pong, within the rate limit."""
         return self._messages.receive_ping(conn, payload)
 
-    def touch(self, conn: Connection) -> None:
-        """A WebSocket-level pong arrived: the client is alive."""
-        self._messages.touch(conn)
+    def receive_pong(self, conn: Connection) -> list[Output]:
+        """An unsolicited WebSocket-level pong arrived: charged to the rate limit, nothing more."""
+        return self._messages.receive_pong(conn)
 
     # -- HTTP API -------------------------------------------------------------------------------
 

@@ -6,26 +6,31 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
 from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
+from pushbridge.engine.admission import admission_for
 from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, DEFAULT_PREFIX, new_node_id, redacted_url
 from pushbridge.engine.cluster_wire import Keys
 from pushbridge.engine.config import AppConfig
 from pushbridge.engine.core import PusherCore
 from pushbridge.engine.executor import OutputExecutor
 from pushbridge.engine.http_endpoint import HttpEndpoint
-from pushbridge.engine.options import ServerOptions, min_frame_bytes
-from pushbridge.engine.outputs import WebhookEvent
+from pushbridge.engine.log_limit import limit_server_logs
+from pushbridge.engine.metrics import Metrics, ServerCollector
+from pushbridge.engine.options import ServerOptions, fit_frame_limit
 from pushbridge.engine.settings import settings_text, url_host
+from pushbridge.engine.site import AdmittingSite
 from pushbridge.engine.thread_runner import ThreadRunner
+from pushbridge.engine.traffic import Traffic
+from pushbridge.engine.webhook_endpoints import WebhookEndpoint, endpoints_by_app
+from pushbridge.engine.webhook_router import WebhookRouter
 from pushbridge.engine.websocket import WebSocketEndpoint
 from pushbridge.limits import PUSHER_LIMITS, Limits
-from pushbridge.webhooks_client import WebhookSender
 
 if TYPE_CHECKING:
     from pushbridge.engine.redis_link import RedisLink
@@ -43,10 +48,11 @@ class EmbeddedServer:
     server listens, ``server.stop()`` stops it and joins the thread (or ``with server:``).
     ``port=0`` picks a free port; :attr:`port` then holds the real one.
 
-    One app from ``app_id``/``key``/``secret`` (and ``webhook_url``, ``max_connections``,
-    ``limits``), or several from ``apps``, with ``webhook_urls`` mapping app ids to the URL
-    their webhooks go to. An app's ``webhooks`` flag follows from that mapping; a URL for an
-    app id that is not hosted is a ``ValueError``.
+    One app from ``app_id``/``key``/``secret`` (and ``webhook_url``, ``webhooks``,
+    ``max_connections``, ``limits``), or several from ``apps``, with ``webhook_urls`` (app id
+    -> URL for every event type) and ``app_webhooks`` (app id -> endpoints with their event
+    types). An app's ``webhooks`` flag follows from its endpoints; naming an app id that is not
+    hosted is a ``ValueError``.
 
     ``redis_url`` (``redis://host:port/db``) makes this server one node of a cluster: every
     node started with the same URL, prefix and apps serves the same apps (see
@@ -64,8 +70,10 @@ class EmbeddedServer:
         key: str = DEFAULT_KEY,
         secret: str = DEFAULT_SECRET,
         webhook_url: str | None = None,
+        webhooks: Sequence[WebhookEndpoint] = (),
         apps: Sequence[AppConfig] | None = None,
-        webhook_urls: dict[str, str] | None = None,
+        webhook_urls: Mapping[str, str] | None = None,
+        app_webhooks: Mapping[str, Sequence[WebhookEndpoint]] | None = None,
         options: ServerOptions | None = None,
         max_connections: int | None = None,
         limits: Limits = PUSHER_LIMITS,
@@ -74,35 +82,19 @@ class EmbeddedServer:
         node_timeout: float = DEFAULT_NODE_TIMEOUT,
         reuse_port: bool = False,
     ) -> None:
-        urls = dict(webhook_urls or {})
+        single_app = apps is None
         if apps is None:
             apps = [AppConfig(app_id=app_id, key=key, secret=secret, limits=limits, max_connections=max_connections)]
-            if webhook_url:
-                urls.setdefault(app_id, webhook_url)
-        elif webhook_url:
-            raise ValueError(
-                "webhook_url configures the single app built from app_id/key/secret; with apps, use webhook_urls."
-            )
         hosted = [app.app_id for app in apps]
-        unknown = sorted(set(urls) - set(hosted))
-        if unknown:
-            raise ValueError(
-                f"webhook_urls names app id(s) {unknown} that the server does not host (it hosts {hosted})."
-            )
-        options = options or ServerOptions()
-        needed = max((min_frame_bytes(app.limits) for app in apps), default=0)
-        if options.max_frame_bytes < needed:
-            # Raising the payload limit raises the frame limit with it: a client event the
-            # protocol accepts must never be refused for its size as a frame.
-            logger.info(
-                "Frame limit raised from %d to %d bytes to fit the payload limit.", options.max_frame_bytes, needed
-            )
-            options = dataclasses.replace(options, max_frame_bytes=needed)
+        #: App id -> the webhook endpoints of that app.
+        self.webhooks = endpoints_by_app(
+            hosted, single_app, webhook_url, webhooks, webhook_urls or {}, app_webhooks or {}
+        )
+        options = fit_frame_limit(options or ServerOptions(), [app.limits for app in apps])
         self.host = host
         self.port = port
         self.options = options
-        self.apps = [dataclasses.replace(app, webhooks=app.app_id in urls) for app in apps]
-        self.webhook_urls = urls
+        self.apps = [dataclasses.replace(app, webhooks=app.app_id in self.webhooks) for app in apps]
         self.reuse_port = reuse_port
         self.cluster = _cluster_link(redis_url, redis_prefix, node_timeout) if redis_url else None
         self.core = PusherCore(
@@ -111,17 +103,30 @@ class EmbeddedServer:
             pong_timeout=options.pong_timeout,
             max_message_bytes=options.max_frame_bytes,
             bus=self.cluster.bus if self.cluster is not None else None,
+            max_subscriptions_per_address=options.max_subscriptions_per_address or None,
+            signin_timeout=options.signin_timeout,
         )
-        self.executor = OutputExecutor(self.core, options, self._post_webhook)
+        #: Open TCP connections, overall and per address (see ServerOptions).
+        self.admission = admission_for(
+            options.max_open_connections, options.max_connections_per_address, options.trusted_proxies
+        )
+        self._webhook_router = WebhookRouter(self.apps, self.webhooks)
+        self.executor = OutputExecutor(self.core, options, self._webhook_router.submit, Traffic())
         self.core.bus.attach(self.executor.apply)
+        #: Set from the moment a shutdown begins: ``/ready`` answers 503, new WebSockets are refused.
         self.stopping = False
+        #: The Prometheus registry behind ``GET /metrics``.
+        self.metrics = Metrics(
+            ServerCollector(self.core, self.executor.traffic, self.admission, self._webhook_router.senders)
+        )
+        if self.cluster is not None:
+            self.cluster.on_round_trip = self.metrics.bus_round_trips.observe
         self._websocket = WebSocketEndpoint(self.core, self.executor, options, lambda: self.stopping)
-        self._http = HttpEndpoint(self.core, self.executor, options)
+        self._http = HttpEndpoint(self.core, self.executor, options, self.metrics, lambda: not self.stopping)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: AdmittingSite | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._senders: dict[str, WebhookSender] = {}
         self._thread = ThreadRunner(self.start, self._stop, name="pushbridge-server")
 
     # -- addresses ----------------------------------------------------------------------------
@@ -155,7 +160,15 @@ class EmbeddedServer:
         application = web.Application(client_max_size=self.options.max_http_body_bytes)
         application.router.add_get("/app/{key}", self._websocket.handle)
         application.router.add_route("*", "/{tail:.*}", self._http.handle)
-        runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        # The admitting site bounds the first request's headers; aiohttp's keep-alive timeout
+        # bounds the wait for each later request on the same connection.
+        runner = web.AppRunner(
+            application,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            keepalive_timeout=self.options.header_timeout,
+        )
         await runner.setup()
         if self.cluster is not None:
             try:
@@ -163,17 +176,14 @@ class EmbeddedServer:
             except BaseException:
                 await runner.cleanup()
                 raise
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, reuse_port=self.reuse_port or None)
+        limit_server_logs()
+        site = AdmittingSite(
+            runner, self.host, self.port, self.admission, self.options.header_timeout, reuse_port=self.reuse_port
+        )
         await site.start()
         self._runner, self._site, self.stopping = runner, site, False
-        addresses = runner.addresses
-        if addresses:
-            self.port = addresses[0][1]
-        for app_id, url in self.webhook_urls.items():
-            config = next(app for app in self.apps if app.app_id == app_id)
-            sender = WebhookSender(url, config.key, config.secret)
-            sender.start()
-            self._senders[app_id] = sender
+        self.port = site.port
+        self._webhook_router.start()
         self._ticker = asyncio.create_task(self._tick_forever(), name="pushbridge-ticker")
         logger.info("pushbridge server listening on %s (WebSocket %s)", self.url, self.ws_url)
 
@@ -189,14 +199,19 @@ class EmbeddedServer:
         return self._stop()
 
     async def _stop(self) -> None:
-        if self._runner is None:
+        """Shut down in the order a load balancer needs, then free everything.
+
+        1. Stop accepting: ``/ready`` answers 503 and new WebSockets are refused (HTTP 503),
+           so that clients told to reconnect are not taken back in here; the HTTP API still
+           answers. 2. After ``drain_grace`` seconds, tell every client to reconnect at once
+           (``pusher:error`` 4200 and the close). 3. Drain: wait for the closes to complete
+           (``close_timeout`` at most). 4. Close the port.
+        """
+        if self._runner is None or self.stopping:
             return
-        # Stop accepting before telling clients to reconnect at once (4200): otherwise their
-        # reconnects land on a server that is about to abort them without a pusher:error.
         self.stopping = True
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        if self.options.drain_grace > 0:
+            await asyncio.sleep(self.options.drain_grace)
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -208,9 +223,10 @@ class EmbeddedServer:
         closing = self.executor.closing_tasks
         if closing:
             await asyncio.wait(set(closing), timeout=self.options.close_timeout + 1)
-        for sender in self._senders.values():
-            await sender.stop()
-        self._senders.clear()
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        await self._webhook_router.stop()
         runner, self._runner = self._runner, None
         await runner.cleanup()
         logger.info("pushbridge server on %s stopped", self.url)
@@ -266,11 +282,6 @@ class EmbeddedServer:
         self._thread.stop()
 
     # -- inner workings -----------------------------------------------------------------------
-
-    def _post_webhook(self, output: WebhookEvent) -> None:
-        sender = self._senders.get(output.app.app_id)
-        if sender is not None:
-            sender.submit(output.event)
 
     async def _tick_forever(self) -> None:
         while True:

@@ -24,6 +24,7 @@ from pushbridge.engine.core import PusherCore
 from pushbridge.engine.options import ServerOptions
 from pushbridge.engine.outputs import CloseConnection, Fanout, Output, Pong, SendFrame, WebhookEvent
 from pushbridge.engine.state import Connection
+from pushbridge.engine.traffic import Traffic
 from pushbridge.engine.wire import close_reason, websocket_pong_frame, websocket_text_frame
 
 logger = logging.getLogger("pushbridge.server")
@@ -43,10 +44,13 @@ class Peer:
 class OutputExecutor:
     """Executes outputs in order; an output that fails costs only its own connection."""
 
-    def __init__(self, core: PusherCore, options: ServerOptions, webhook: Callable[[WebhookEvent], None]) -> None:
+    def __init__(
+        self, core: PusherCore, options: ServerOptions, webhook: Callable[[WebhookEvent], None], traffic: Traffic
+    ) -> None:
         self.core = core
         self.options = options
         self._webhook = webhook
+        self.traffic = traffic
         #: Closes under way (each waits for the client's close frame, within ``close_timeout``).
         self.closing_tasks: set[asyncio.Task[None]] = set()
 
@@ -104,17 +108,24 @@ class OutputExecutor:
         exclude = output.exclude
         limit = self.options.max_buffer_bytes
         laggards: list[Connection] = []
-        for conn in output.targets:
+        targets = output.targets
+        skipped = 0
+        for conn in targets:
             # Closed: dropped earlier in this same batch of outputs (a laggard, a kick); its
             # pusher:error and close are already queued and nothing may follow them.
             if conn is exclude or conn.closed:
+                skipped += 1
                 continue
             transport = conn.sink.transport
             if transport.is_closing():
+                skipped += 1
                 continue
             transport.write(data)
             if transport.get_write_buffer_size() > limit:
                 laggards.append(conn)
+        traffic = self.traffic
+        traffic.deliveries += len(targets) - skipped
+        traffic.messages_out += len(targets) - skipped
         for conn in laggards:
             self._drop_slow(conn)
 
@@ -123,6 +134,7 @@ class OutputExecutor:
         if peer is None or peer.closing is not None or peer.transport.is_closing():
             return
         peer.transport.write(websocket_text_frame(frame))
+        self.traffic.messages_out += 1
         if peer.transport.get_write_buffer_size() > self.options.max_buffer_bytes:
             self._drop_slow(conn)
 
@@ -131,15 +143,24 @@ class OutputExecutor:
         if peer is None or peer.closing is not None or peer.transport.is_closing():
             return
         peer.transport.write(websocket_pong_frame(payload))
+        self.traffic.messages_out += 1
+        # Pongs obey the buffer limit like any frame: a client that pings but never reads
+        # would otherwise grow the server's memory without bound.
+        if peer.transport.get_write_buffer_size() > self.options.max_buffer_bytes:
+            self._drop_slow(conn)
 
     def _drop_slow(self, conn: Connection) -> None:
         """A client that does not read its messages is dropped (4100: reconnect after a back-off)."""
         if conn.closed:
             return
         logger.warning("Dropping %r: more than %d bytes waiting to be sent.", conn, self.options.max_buffer_bytes)
+        dropped = self.traffic.dropped
+        dropped["slow_client"] = dropped.get("slow_client", 0) + 1
         self.apply(self.core.kick(conn, OVER_CAPACITY, "Client is too slow: too many messages waiting to be sent."))
 
     def _close(self, output: CloseConnection) -> None:
+        closed = self.traffic.closed
+        closed[output.code] = closed.get(output.code, 0) + 1
         peer: Peer | None = output.conn.sink
         if peer is None or peer.closing is not None:
             return

@@ -9,6 +9,7 @@ from pushbridge.engine.client_events import ClientEvents
 from pushbridge.engine.codec import PONG_FRAME, decode, error_frame
 from pushbridge.engine.codes import CLIENT_EVENT_REJECTED, OVER_CAPACITY
 from pushbridge.engine.connections import Connections
+from pushbridge.engine.drops import INVALID, RATE_LIMITED, TOO_LARGE, Drops
 from pushbridge.engine.outputs import Output, Pong, SendFrame
 from pushbridge.engine.signin import signin
 from pushbridge.engine.state import Connection
@@ -32,12 +33,14 @@ class Messages:
         *,
         clock: Callable[[], float],
         max_message_bytes: int | None,
+        drops: Drops,
     ) -> None:
         self._connections = connections
         self._subscriptions = subscriptions
         self._client_events = client_events
         self._clock = clock
         self.max_message_bytes = max_message_bytes
+        self._drops = drops
 
     def receive(self, conn: Connection, text: str) -> list[Output]:
         """A text frame arrived from ``conn``."""
@@ -51,16 +54,17 @@ class Messages:
             size = len(text.encode("utf-8", "surrogatepass"))
             if size > limit:
                 message = f"Message too large: {size} bytes; the limit is {limit} bytes per message. It was dropped."
+                self._drops.count(TOO_LARGE)
                 return [SendFrame(conn, error_frame(CLIENT_EVENT_REJECTED, message))]
         try:
             message = decode(text)
         except (ValueError, RecursionError):
-            return [SendFrame(conn, error_frame(None, "Invalid message: frames must be JSON objects."))]
+            return self._invalid(conn, "Invalid message: frames must be JSON objects.")
         if not isinstance(message, dict):
-            return [SendFrame(conn, error_frame(None, "Invalid message: frames must be JSON objects."))]
+            return self._invalid(conn, "Invalid message: frames must be JSON objects.")
         event = message.get("event")
         if not isinstance(event, str):
-            return [SendFrame(conn, error_frame(None, "Invalid message: 'event' must be a string."))]
+            return self._invalid(conn, "Invalid message: 'event' must be a string.")
         if event == "pusher:ping":
             return [SendFrame(conn, PONG_FRAME)]
         if event == "pusher:pong":
@@ -81,7 +85,7 @@ class Messages:
             return []  # Pusher is silent about channels that were never subscribed.
         if event == "pusher:signin":
             return signin(self._connections, conn, data)
-        return [SendFrame(conn, error_frame(None, f"Unsupported event {event!r}."))]
+        return self._invalid(conn, f"Unsupported event {event!r}.")
 
     def receive_binary(self, conn: Connection) -> list[Output]:
         """A binary frame arrived: Pusher only speaks text frames."""
@@ -90,29 +94,44 @@ class Messages:
         refused = self._arrived(conn)
         if refused is not None:
             return refused
-        return [SendFrame(conn, error_frame(None, "Binary frames are not supported; send JSON text frames."))]
+        return self._invalid(conn, "Binary frames are not supported; send JSON text frames.")
 
     def receive_ping(self, conn: Connection, payload: bytes) -> list[Output]:
-        """A WebSocket-level ping arrived: answer it with a :class:`Pong`, within the rate limit."""
+        """A WebSocket-level ping arrived: answer it with a :class:`Pong`, within the rate limit.
+
+        A ping is not a sign of life: a client that never reads can send pings, so only a
+        message (``pusher:pong`` to the server's ``pusher:ping`` among them) resets the idle timer.
+        """
         if conn.closed:
             return []
-        refused = self._arrived(conn)
+        refused = self._charge(conn, self._clock())
         if refused is not None:
             return refused
         return [Pong(conn, payload)]
 
-    def touch(self, conn: Connection) -> None:
-        """A WebSocket-level pong (or anything else that is no message) arrived: it is alive."""
-        conn.last_seen = self._clock()
-        conn.pinged_at = None
+    def receive_pong(self, conn: Connection) -> list[Output]:
+        """An unsolicited WebSocket-level pong (the server never pings at that level): charged, no more."""
+        if conn.closed:
+            return []
+        return self._charge(conn, self._clock()) or []
 
     def _arrived(self, conn: Connection) -> list[Output] | None:
         """Note that ``conn`` spoke, and charge the frame to its rate limit; the refusal, if any."""
         now = conn.last_seen = self._clock()
         conn.pinged_at = None
+        return self._charge(conn, now)
+
+    def _charge(self, conn: Connection, now: float) -> list[Output] | None:
+        """Charge one frame to ``conn``'s rate limit; the refusal, if the limit says no."""
         refusal = take_token(conn, now)
         if refusal is None:
             return None
+        self._drops.count(RATE_LIMITED)
         if refusal.close:
             return self._connections.close(conn, OVER_CAPACITY, refusal.message)
         return [SendFrame(conn, error_frame(CLIENT_EVENT_REJECTED, refusal.message))]
+
+    def _invalid(self, conn: Connection, message: str) -> list[Output]:
+        """Answer a frame that is no Pusher message with ``pusher:error``; the connection stays."""
+        self._drops.count(INVALID)
+        return [SendFrame(conn, error_frame(None, message))]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pushbridge.engine.codes import DEFAULT_ACTIVITY_TIMEOUT
 from pushbridge.limits import Limits
+
+logger = logging.getLogger("pushbridge.server")
 
 #: Room in a client frame around its event data: names, JSON punctuation, escapes.
 FRAME_ENVELOPE_BYTES = 4096
@@ -37,6 +42,29 @@ class ServerOptions:
     tick_interval: float = 5.0
     #: How long a close waits for the client's close frame before the socket is aborted.
     close_timeout: float = 5.0
+    #: Seconds a client has to send a request's headers (and an HTTP API request its body);
+    #: an idle keep-alive HTTP connection is closed after as long. WebSockets are not affected.
+    header_timeout: float = 10.0
+    #: Open TCP connections (WebSocket and HTTP) the server accepts; beyond, a 503 and the
+    #: close. ``None``: the process's descriptor limit less a reserve; 0: no cap.
+    max_open_connections: int | None = None
+    #: Open TCP connections one client address may hold. ``None``: 256, or half the cap if
+    #: less; 0: no limit. Addresses in ``trusted_proxies`` are exempt.
+    max_connections_per_address: int | None = None
+    #: Subscriptions all the connections of one client address may hold (0: no limit).
+    max_subscriptions_per_address: int = 10_000
+    #: Seconds between the start of a shutdown and telling clients to reconnect: ``/ready``
+    #: already answers 503 and new WebSockets are refused, so a load balancer has time to
+    #: notice and send clients elsewhere.
+    drain_grace: float = 0.0
+    #: Origins whose pages may call the HTTP side from a browser (CORS); ``*``: any.
+    cors_origins: frozenset[str] = frozenset({"*"})
+    #: Seconds a connection has to sign in (``pusher:signin``) before it is closed with 4009;
+    #: ``None``: no limit (Pusher's default).
+    signin_timeout: float | None = None
+    #: Addresses of reverse proxies every client arrives through: exempt from the limits per
+    #: address (which would otherwise count all clients as one).
+    trusted_proxies: frozenset[str] = frozenset()
 
 
 def min_frame_bytes(limits: Limits) -> int:
@@ -51,3 +79,16 @@ def min_frame_bytes(limits: Limits) -> int:
 def hard_frame_limit(max_frame_bytes: int) -> int:
     """Size above which aiohttp stops reading a message and the connection is closed."""
     return max(HARD_FRAME_FACTOR * max_frame_bytes, max_frame_bytes + HARD_FRAME_MARGIN)
+
+
+def fit_frame_limit(options: ServerOptions, limits: Iterable[Limits]) -> ServerOptions:
+    """``options`` with ``max_frame_bytes`` raised, if needed, to :func:`min_frame_bytes` of every ``limits``.
+
+    Raising the payload limit raises the frame limit with it: a client event the protocol
+    accepts must never be refused for its size as a frame.
+    """
+    needed = max((min_frame_bytes(each) for each in limits), default=0)
+    if options.max_frame_bytes >= needed:
+        return options
+    logger.info("Frame limit raised from %d to %d bytes to fit the payload limit.", options.max_frame_bytes, needed)
+    return dataclasses.replace(options, max_frame_bytes=needed)

@@ -20,15 +20,18 @@ class Connection:
     a sign of life (``None`` when not waiting). ``tokens`` / ``tokens_at`` are its inbound
     rate limit (a token bucket) and ``refused`` the frames refused in a row for that limit.
     ``sink`` belongs to the I/O layer (its handle for writing); the core never looks at it.
+    ``address`` is the client's address, for the budgets kept per address (``None``: not counted).
     """
 
     __slots__ = (
+        "address",
         "app",
         "channels",
         "client_window",
         "client_window_count",
         "closed",
         "last_seen",
+        "opened_at",
         "pinged_at",
         "refused",
         "sink",
@@ -39,12 +42,14 @@ class Connection:
         "user_info",
     )
 
-    def __init__(self, app: AppState, socket_id: str, now: float) -> None:
+    def __init__(self, app: AppState, socket_id: str, now: float, address: str | None = None) -> None:
+        self.address = address
         self.app = app
         self.socket_id = socket_id
         self.channels: dict[str, str | None] = {}
         self.closed = False
         self.last_seen = now
+        self.opened_at = now
         self.pinged_at: float | None = None
         self.user_id: str | None = None
         self.user_info: Any = None

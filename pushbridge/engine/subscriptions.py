@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pushbridge.engine.budget import SubscriptionBudget
 from pushbridge.engine.bus import Bus
 from pushbridge.engine.cache import CacheChannels
 from pushbridge.engine.codec import encode, error_frame
@@ -28,9 +29,10 @@ from pushbridge.signing import channel_string_to_sign
 class Subscriptions:
     """``pusher:subscribe`` and ``pusher:unsubscribe`` for every app."""
 
-    def __init__(self, bus: Bus, cache: CacheChannels) -> None:
+    def __init__(self, bus: Bus, cache: CacheChannels, budget: SubscriptionBudget) -> None:
         self._bus = bus
         self._cache = cache
+        self.budget = budget
 
     def subscribe(self, conn: Connection, data: Any) -> list[Output]:
         """Handle ``pusher:subscribe`` with (decoded) ``data``."""
@@ -62,6 +64,10 @@ class Subscriptions:
                     OVER_CAPACITY,
                 )
             ]
+        if name not in conn.channels:
+            refusal = self.budget.refusal(conn)
+            if refusal is not None:
+                return [subscription_error(conn, name, "LimitReached", refusal, OVER_CAPACITY)]
 
         member_id: str | None = None
         member_info: Any = None
@@ -100,6 +106,7 @@ class Subscriptions:
         channel.subscribers[conn] = None
         bus.subscribers_changed(state, name)
         conn.channels[name] = member_id
+        self.budget.charge(conn)
         added = False
         if member_id is not None:
             member = channel.members.get(member_id)
@@ -117,6 +124,7 @@ class Subscriptions:
     def leave(self, conn: Connection, name: str) -> list[Output]:
         """Remove ``conn`` from one channel, telling the bus what that changed."""
         member_id = conn.channels.pop(name)
+        self.budget.refund(conn)
         state = conn.app
         channel = state.channels.get(name)
         if channel is None:  # A #server-to-user- channel: nothing shared to update.
@@ -155,6 +163,11 @@ class Subscriptions:
             ]
         # Delivery goes through the user's signed-in connections; the subscription is
         # remembered only so that unsubscribing is quiet and subscribing twice is harmless.
+        if name not in conn.channels:
+            refusal = self.budget.refusal(conn)
+            if refusal is not None:
+                return [subscription_error(conn, name, "LimitReached", refusal, OVER_CAPACITY)]
+            self.budget.charge(conn)
         conn.channels[name] = None
         succeeded = {"event": "pusher_internal:subscription_succeeded", "channel": name, "data": "{}"}
         return [SendFrame(conn, encode(succeeded))]

@@ -87,12 +87,14 @@ class WebSocketEndpoint:
         assert isinstance(transport, asyncio.Transport)
         core, apply = self.core, self.executor.apply
         try:
-            conn, outputs = core.open(request.match_info["key"], request.query)
+            conn, outputs = core.open(request.match_info["key"], request.query, self._address(transport))
         except Exception:
             logger.exception("Opening a connection failed")
             await self.refuse_unopened(ws, OVER_CAPACITY, "Internal server error; reconnect after a back-off.")
             return ws
         peer = conn.sink = Peer(ws, transport)
+        traffic = self.executor.traffic
+        traffic.connections_opened += 1
         apply(outputs)
         try:
             while not conn.closed:
@@ -106,10 +108,10 @@ class WebSocketEndpoint:
                     elif kind is WSMsgType.PING:
                         outputs = core.receive_ping(conn, message.data)
                     elif kind is WSMsgType.PONG:
-                        core.touch(conn)
-                        continue
+                        outputs = core.receive_pong(conn)
                     else:  # CLOSE, CLOSING, CLOSED, ERROR: the client is gone or going.
                         break
+                    traffic.messages_in += 1
                 except Exception:
                     logger.exception("Handling a message from %r failed", conn)
                     outputs = self.executor.internal_error(conn)
@@ -125,6 +127,12 @@ class WebSocketEndpoint:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await peer.closing
         return ws
+
+    def _address(self, transport: asyncio.Transport) -> str | None:
+        """The client's address, for its budgets; ``None`` for a trusted proxy (not counted)."""
+        peer = transport.get_extra_info("peername")
+        address = peer[0] if isinstance(peer, tuple) and peer else None
+        return None if address in self.options.trusted_proxies else address
 
     async def refuse_unopened(
         self,

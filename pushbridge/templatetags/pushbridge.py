@@ -63,6 +63,8 @@ def client_config(request: Any = None, using: str = DEFAULT_ALIAS) -> dict[str, 
         options["channelAuthorization"] = {"endpoint": auth}
     if user_auth := _endpoint("pushbridge:user-auth"):
         options["userAuthentication"] = {"endpoint": user_auth}
+    if history := _endpoint("pushbridge:history"):
+        options["historyEndpoint"] = history
     if request is not None:
         options["csrfToken"] = get_token(request)
     options["csrfHeaderName"] = _csrf_header_name()
@@ -92,3 +94,23 @@ def pushbridge_js(context: template.Context, using: str = DEFAULT_ALIAS) -> Safe
 def pushbridge_config(context: template.Context, using: str = DEFAULT_ALIAS) -> SafeString:
     """Only the configuration block, for pages that load the shim (or pusher-js) themselves."""
     return json_script(client_config(context.get("request"), using), config_element_id(using))
+
+
+@register.simple_tag
+def pushbridge_position(channel: str, using: str = DEFAULT_ALIAS) -> int:
+    """The channel's current position, for ``subscribe(name, {since: N})``.
+
+    Read when the page is rendered: an event committed after this (even one the relay sends
+    later) has a higher position and is delivered once; one committed before it, whose effect
+    the page already shows, is not delivered again.
+    """
+    from pushbridge.dispatch.durable import database
+    from pushbridge.errors import ConfigurationError
+    from pushbridge.history import channel_has_history
+    from pushbridge.positions import current_position
+
+    if not channel_has_history(get_backend(using).config, channel):
+        raise ConfigurationError(
+            f"{{% pushbridge_position %}}: channel {channel!r} has no history (PUSHBRIDGE[{using!r}]['HISTORY'])."
+        )
+    return current_position(channel, database())

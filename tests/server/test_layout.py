@@ -9,7 +9,25 @@ import pytest
 
 ENGINE = Path(__file__).resolve().parents[2] / "pushbridge" / "engine"
 #: The aiohttp shell; everything else in the package is the sans-I/O core.
-SHELL = {"executor", "websocket", "http_endpoint", "embedded", "thread_runner", "cli", "options", "wire", "settings"}
+SHELL = {
+    "admission",
+    "cli",
+    "cors",
+    "embedded",
+    "executor",
+    "http_endpoint",
+    "log_limit",
+    "metrics",
+    "options",
+    "settings",
+    "site",
+    "thread_runner",
+    "traffic",
+    "webhook_endpoints",
+    "webhook_router",
+    "websocket",
+    "wire",
+}
 #: The cluster's shell: redis-py, the node's settings, the --workers supervisor.
 SHELL |= {"redis_link", "cluster_settings", "workers"}
 CORE = sorted(path.stem for path in ENGINE.glob("*.py") if path.stem not in SHELL | {"__init__"})

@@ -18,6 +18,7 @@ import websocket
 from aiohttp import web
 
 from pushbridge.engine.executor import Peer
+from pushbridge.engine.webhook_endpoints import WebhookEndpoint
 from pushbridge.limits import PUSHER_LIMITS
 from pushbridge.protocol import AppConfig
 from pushbridge.server import (
@@ -210,6 +211,25 @@ def test_command_line_flags_set_the_per_connection_limits() -> None:
     args = ["--max-channels-per-connection", "5", "--max-messages-per-second", "7", "--max-messages-burst", "9"]
     limits = server_from_args(build_parser().parse_args(args)).app.limits
     assert (limits.max_channels_per_connection, limits.max_messages_per_second, limits.max_messages_burst) == (5, 7, 9)
+
+
+def test_command_line_flags_set_the_limits_that_hold_under_attack() -> None:
+    args = ["--header-timeout", "2.5", "--max-open-connections", "40", "--max-connections-per-address", "4"]
+    args += ["--max-subscriptions-per-address", "9", "--trusted-proxy", "10.0.0.9", "--trusted-proxy", "::1"]
+    server = server_from_args(build_parser().parse_args(args))
+    assert server.options.header_timeout == 2.5
+    admission = server.admission
+    assert (admission.max_open, admission.per_address, admission.exempt) == (40, 4, {"10.0.0.9", "::1"})
+    assert server.options.max_subscriptions_per_address == 9
+
+
+def test_by_default_the_connection_cap_follows_the_descriptor_limit() -> None:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    admission = server_from_args(build_parser().parse_args([])).admission
+    assert admission.max_open == soft - max(32, soft // 10)
+    assert admission.per_address == min(256, admission.max_open // 2)
 
 
 def test_thread_mode_context_manager_and_pysher_reconnect_after_restart() -> None:
@@ -602,7 +622,7 @@ def test_a_handshake_under_way_when_shutdown_begins_is_refused_with_4200(monkeyp
 
 def test_webhook_configuration_is_derived_and_checked() -> None:
     single = EmbeddedServer(port=0, app_id="1", webhook_urls={"1": "http://127.0.0.1:9/hook"})
-    assert single.webhook_urls == {"1": "http://127.0.0.1:9/hook"}
+    assert single.webhooks == {"1": (WebhookEndpoint("http://127.0.0.1:9/hook"),)}
     assert single.app.webhooks
     assert not EmbeddedServer(port=0, app_id="1").app.webhooks
     apps = [AppConfig("a", "ka", "sa"), AppConfig("b", "kb", "sb", webhooks=True)]
@@ -613,3 +633,7 @@ def test_webhook_configuration_is_derived_and_checked() -> None:
         EmbeddedServer(port=0, apps=apps, webhook_urls={"c": "http://127.0.0.1:9/c"})
     with pytest.raises(ValueError, match="webhook_urls"):
         EmbeddedServer(port=0, apps=apps, webhook_url="http://127.0.0.1:9/a")
+    with pytest.raises(ValueError, match="app_webhooks"):
+        EmbeddedServer(port=0, apps=apps, webhooks=[WebhookEndpoint("http://127.0.0.1:9/a")])
+    with pytest.raises(ValueError, match=r"app id\(s\) \['c'\]"):
+        EmbeddedServer(port=0, apps=apps, app_webhooks={"c": [WebhookEndpoint("http://127.0.0.1:9/c")]})

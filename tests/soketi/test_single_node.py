@@ -105,8 +105,7 @@ def test_presence_queries(js_peers, unique):
     }
     listed = pushbridge.channels(prefix="presence-", info="user_count")
     # A difference from Pusher (docs/soketi.md): Soketi lists the channel without user_count.
-    assert "user_count" not in listed[channel]
-    assert listed[channel]["occupied"] is True
+    assert listed[channel] == {"occupied": True, "subscription_count": 2}
 
 
 def test_channel_queries(pysher_peer, unique):
@@ -269,3 +268,34 @@ def test_background_mode_delivers_and_announces_failures(soketi, pysher_peer, un
         dispatch.shutdown()
     [failure] = failures
     assert isinstance(failure["error"], AuthenticationFailed)
+
+
+def test_background_mode_under_soketis_rate_limit_loses_nothing_silently(soketi, unique):
+    """20 events at Soketi's 5/s: each is delivered, or counted and announced as failed.
+
+    Soketi counts a batch as one event per item, so a batch of 10 never fits a limit of 5 per
+    second (docs/soketi.md): those events must be announced, never counted as sent.
+    """
+    # The alias's OPTIONS (FAST) keep the retries' waits short.
+    channel = unique("room")
+    announced: list[Any] = []
+    errors: list[BaseException] = []
+
+    def receiver(sender: str, events: list[Any], error: BaseException, **kwargs: Any) -> None:
+        announced.extend(events)
+        errors.append(error)
+
+    dispatch_failed.connect(receiver)
+    try:
+        with override_settings(PUSHBRIDGE={"default": settings_for(soketi, **LIMITED, DISPATCH="background")}):
+            for n in range(20):
+                pushbridge.trigger(channel, "bg", {"n": n})
+            assert pushbridge.flush(timeout=60)
+            stats = dispatch.stats()["default"]
+            sent, failed = stats.sent, stats.failed
+    finally:
+        dispatch_failed.disconnect(receiver)
+        dispatch.shutdown()
+    assert sent + failed == 20
+    assert len(announced) == failed > 0
+    assert {type(error) for error in errors} == {RateLimited}

@@ -1,0 +1,351 @@
+"""The relay: sends committed ``pending`` rows, in order, in batches, with retries.
+
+It runs in two places, the same code in both:
+
+* in every process that writes durable events, as a daemon thread woken when a transaction
+  that wrote events commits (so the added latency is one small query and the request), and
+  polling every few seconds for rows another process left (it crashed, or was killed);
+* as ``manage.py pushbridge_relay``, a long-running worker for deployments that prefer one.
+
+**One relay sends at a time**, whatever the number of processes: relays take turns on one
+lease row, which is what keeps events in order per channel (two relays sending different
+batches at once could deliver a channel's later event first) and sends each row once in the
+normal case.
+
+* PostgreSQL (and any database with ``SELECT ... FOR UPDATE SKIP LOCKED``): a relay's turn is
+  a transaction that locks the lease row with ``FOR UPDATE SKIP LOCKED`` (another relay finding
+  it locked skips its turn at once), then locks the due rows the same way, sends them, marks
+  them sent, and commits. A relay that crashes mid-turn loses its lock with its connection.
+  An event is sent twice only if the process dies between the service's reply and the commit.
+* SQLite (no row locks): a turn is claimed by an ``UPDATE`` of the lease row (owner and an
+  expiry ``LEASE_SECONDS`` ahead), rows are sent and marked in short transactions of their
+  own (a long transaction would block every writer of the database during a request), and the
+  lease is released. A crashed relay's lease expires; a relay stalled longer than the lease
+  (far beyond the request timeouts) could have its rows sent again by another one.
+
+Either way delivery is at-least-once, and history events carry a stable id receivers use to
+drop a duplicate.
+
+Failures: a refused request (4xx) marks its rows ``failed`` at once; a retryable one (outage,
+429, 5xx) leaves them ``pending`` with a later ``next_attempt_at`` and ends the turn, so that
+nothing behind them overtakes them; after the durable retries (``dispatch.retry``) they turn
+``failed``. Every failed row is logged and announced by ``dispatch_failed``, and listed on the
+admin page. Rows that were sent are kept for the alias's history window, then purged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import F, Max, Q, QuerySet
+from django.utils import timezone
+
+from pushbridge.backends import get_backend
+from pushbridge.conf import get_config
+from pushbridge.dispatch import failures, retry
+from pushbridge.dispatch.durable import wire_event
+from pushbridge.dispatch.grouping import send_request
+from pushbridge.errors import BackendError, PushbridgeError
+from pushbridge.events import Event
+from pushbridge.models import ChannelCounter, RelayLease, StoredEvent
+
+logger = logging.getLogger("pushbridge.relay")
+
+LEASE = "relay"
+#: A SQLite relay's claim lasts this long unless renewed by its next turn.
+LEASE_SECONDS = 60.0
+#: Rows taken per turn (sent in requests of the backend's batch size).
+BATCH_ROWS = 100
+#: The in-process relay looks for rows left by other processes this often.
+IN_PROCESS_POLL_SECONDS = 5.0
+#: A relay that found another's turn under way looks again this soon.
+BUSY_RETRY_SECONDS = 0.02
+#: Purging runs at most this often per relay.
+PURGE_EVERY_SECONDS = 30.0
+#: Failed rows are kept this long for inspection on the admin page.
+FAILED_KEEP = timedelta(days=7)
+#: History window of rows whose alias is no longer configured.
+DEFAULT_KEEP_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one turn did: ``sent``/``failed`` rows, ``busy`` (another relay's turn), ``wait`` seconds."""
+
+    sent: int = 0
+    failed: int = 0
+    busy: bool = False
+    idle: bool = False
+    wait: float | None = None
+
+
+class Relay:
+    """Sends the pending rows of one database; ``turn()`` once, or ``run()`` until stopped."""
+
+    def __init__(self, database: str = DEFAULT_DB_ALIAS, *, batch: int = BATCH_ROWS) -> None:
+        self.database = database
+        self.batch = batch
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._wake = threading.Event()
+        self._last_purge = 0.0
+
+    # -- one turn ----------------------------------------------------------------------------
+
+    def turn(self) -> Turn:
+        """Send the rows that are due, if it is this relay's turn."""
+        with self._claim() as mine:
+            if not mine:
+                return Turn(busy=True)
+            rows = self._due_rows()
+            if not rows:
+                return Turn(idle=True)
+            head = rows[0].next_attempt_at
+            now = timezone.now()
+            if head is not None and head > now:
+                return Turn(wait=(head - now).total_seconds())
+            return self._send(rows)
+
+    @contextmanager
+    def _claim(self) -> Iterator[bool]:
+        connection = connections[self.database]
+        RelayLease.objects.using(self.database).get_or_create(name=LEASE)
+        if connection.features.has_select_for_update_skip_locked:
+            with transaction.atomic(using=self.database):
+                leases = RelayLease.objects.using(self.database).select_for_update(skip_locked=True)
+                yield bool(list(leases.filter(name=LEASE).values_list("name", flat=True)))
+            return
+        now = timezone.now()
+        claimed = (
+            RelayLease.objects.using(self.database)
+            .filter(Q(owner="") | Q(owner=self.owner) | Q(expires_at__lt=now), name=LEASE)
+            .update(owner=self.owner, expires_at=now + timedelta(seconds=LEASE_SECONDS))
+        )
+        try:
+            yield bool(claimed)
+        finally:
+            if claimed:
+                RelayLease.objects.using(self.database).filter(name=LEASE, owner=self.owner).update(owner="")
+
+    def _due_rows(self) -> list[StoredEvent]:
+        rows = StoredEvent.objects.using(self.database).filter(status=StoredEvent.PENDING).order_by("id")
+        if connections[self.database].features.has_select_for_update_skip_locked:
+            rows = rows.select_for_update(skip_locked=True)
+        return list(rows[: self.batch])
+
+    def _send(self, rows: list[StoredEvent]) -> Turn:
+        sent = failed = 0
+        for request in _requests(rows):
+            alias = request[0].alias
+            try:
+                backend = get_backend(alias)
+                events = [wire_event(row) for row in request]
+                send_request(backend, events)
+            except BackendError as exc:
+                policy = retry.policy_for(backend.config, retry.DURABLE)
+                attempts = request[0].attempts
+                if policy.should_retry(exc, attempts):
+                    delay = policy.delay(attempts, exc.retry_after)
+                    self._mark_retry(request, exc, delay)
+                    logger.warning("pushbridge relay: %s; %d event(s) retried in %.2f s", exc, len(request), delay)
+                    return Turn(sent=sent, failed=failed, wait=delay)
+                self._mark_failed(request, exc)
+                failed += len(request)
+            except (PushbridgeError, ValueError, TypeError) as exc:  # unknown alias, a row that no longer fits
+                self._mark_failed(request, exc)
+                failed += len(request)
+            else:
+                self._update(request, status=StoredEvent.SENT, sent_at=timezone.now(), error="")
+                sent += len(request)
+        return Turn(sent=sent, failed=failed)
+
+    def _update(self, rows: list[StoredEvent], **fields: object) -> None:
+        StoredEvent.objects.using(self.database).filter(pk__in=[row.pk for row in rows]).update(**fields)
+
+    def _mark_retry(self, rows: list[StoredEvent], exc: BaseException, delay: float) -> None:
+        for row in rows:
+            row.attempts += 1
+        self._update(
+            rows,
+            attempts=rows[0].attempts,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            error=str(exc)[:2000],
+        )
+
+    def _mark_failed(self, rows: list[StoredEvent], exc: BaseException) -> None:
+        self._update(rows, status=StoredEvent.FAILED, error=str(exc)[:2000])
+        failures.announce(rows[0].alias, [_plain_event(row) for row in rows], exc)
+
+    # -- purging -----------------------------------------------------------------------------
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Delete sent rows older than their alias's history window, failed ones after a week."""
+        now = now or timezone.now()
+        rows = StoredEvent.objects.using(self.database)
+        deleted = 0
+        for alias in (
+            rows.filter(status__in=(StoredEvent.SENT, StoredEvent.DIRECT)).values_list("alias", flat=True).distinct()
+        ):
+            try:
+                seconds = get_config(alias).history_seconds
+            except PushbridgeError:
+                seconds = DEFAULT_KEEP_SECONDS
+            old = rows.filter(
+                alias=alias,
+                status__in=(StoredEvent.SENT, StoredEvent.DIRECT),
+                created_at__lt=now - timedelta(seconds=seconds),
+            )
+            deleted += self._delete_remembering_positions(old)
+        deleted += self._delete_remembering_positions(
+            rows.filter(status=StoredEvent.FAILED, created_at__lt=now - FAILED_KEEP)
+        )
+        return deleted
+
+    def _delete_remembering_positions(self, old: QuerySet[StoredEvent]) -> int:
+        """Delete rows, first raising each channel's ``purged_through`` past their positions.
+
+        The transaction writes before it reads: on SQLite a transaction that reads first and
+        then writes can be refused at once ("database is locked") when another writer commits.
+        """
+        RelayLease.objects.using(self.database).get_or_create(name=LEASE)
+        with transaction.atomic(using=self.database):
+            RelayLease.objects.using(self.database).filter(name=LEASE).update(expires_at=F("expires_at"))
+            tops = old.exclude(channel="").values("channel").annotate(top=Max("position"))
+            for item in tops:
+                ChannelCounter.objects.using(self.database).filter(
+                    channel=item["channel"], purged_through__lt=item["top"]
+                ).update(purged_through=item["top"])
+            deleted, _ = old.delete()
+        return int(deleted)
+
+    def purge_if_due(self) -> None:
+        if time.monotonic() - self._last_purge < PURGE_EVERY_SECONDS:
+            return
+        self._last_purge = time.monotonic()
+        try:
+            self.purge()
+        except Exception:
+            logger.exception("pushbridge relay: purging failed")
+
+    # -- running -----------------------------------------------------------------------------
+
+    def drain(self) -> float | None:
+        """Take turns until nothing is due; return how long to wait before looking again."""
+        while True:
+            result = self.turn()
+            if result.busy:
+                return BUSY_RETRY_SECONDS
+            if result.wait is not None:
+                return result.wait
+            if result.idle:
+                return None
+
+    def wake(self) -> None:
+        """Look for rows now (a transaction that wrote some has committed)."""
+        self._wake.set()
+
+    def run(self, stop: threading.Event, poll: float) -> None:
+        """Send until ``stop`` is set: on every wake-up, and every ``poll`` seconds."""
+        while not stop.is_set():
+            self._wake.clear()
+            wait: float | None = poll
+            try:
+                wait = self.drain()
+                self.purge_if_due()
+            except Exception:
+                logger.exception("pushbridge relay: a turn failed; trying again in %.1f s", poll)
+                connections[self.database].close()
+                wait = poll
+            self._wake.wait(poll if wait is None else min(wait, poll))
+        connections[self.database].close()
+
+
+def _requests(rows: list[StoredEvent]) -> Iterator[list[StoredEvent]]:
+    """Rows in order, grouped as the backend sends them: one alias per request, batch size kept."""
+    group: list[StoredEvent] = []
+    for row in rows:
+        if group and (row.alias != group[0].alias or len(row.channels) > 1 or len(group[0].channels) > 1):
+            yield group
+            group = []
+        group.append(row)
+        if len(group) >= _batch_size(row.alias):
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _batch_size(alias: str) -> int:
+    try:
+        return get_backend(alias).limits.max_batch_size
+    except PushbridgeError:
+        return 1
+
+
+def _plain_event(row: StoredEvent) -> Event:
+    return Event(list(row.channels), row.name, row.data, socket_id=row.socket_id or None)
+
+
+# -- the in-process relay -------------------------------------------------------------------------
+
+_lock = threading.Lock()
+#: database -> (relay, its thread, the event that stops it)
+_relays: dict[str, tuple[Relay, threading.Thread, threading.Event]] = {}
+
+
+def in_process_relay(database: str = DEFAULT_DB_ALIAS) -> Relay:
+    """This process's relay thread for ``database``, started on first use."""
+    running = _relays.get(database)
+    if running is None:
+        with _lock:
+            running = _relays.get(database)
+            if running is None:
+                relay, stop = Relay(database), threading.Event()
+                thread = threading.Thread(
+                    target=relay.run,
+                    args=(stop, IN_PROCESS_POLL_SECONDS),
+                    name=f"pushbridge-relay-{database}",
+                    daemon=True,
+                )
+                thread.start()
+                running = _relays[database] = (relay, thread, stop)
+    return running[0]
+
+
+def stop_in_process(timeout: float = 10.0) -> None:
+    """Stop this process's relay threads (they close their database connections)."""
+    with _lock:
+        running = list(_relays.values())
+        _relays.clear()
+    for relay, thread, stop in running:
+        stop.set()
+        relay.wake()
+        thread.join(timeout)
+
+
+def after_commit(database: str = DEFAULT_DB_ALIAS) -> None:
+    """``on_commit`` hook of every transaction that wrote rows: wake this process's relay.
+
+    ``PUSHBRIDGE_RELAY_IN_PROCESS = False`` leaves sending to ``manage.py pushbridge_relay``.
+    """
+    from django.conf import settings
+
+    if getattr(settings, "PUSHBRIDGE_RELAY_IN_PROCESS", True):
+        in_process_relay(database).wake()
+
+
+def _forget_after_fork() -> None:
+    global _lock
+    _relays.clear()
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
