@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
+import requests
 
 from tests.cluster.conftest import KEY, SECRET, Cluster
 from tests.server.peers import PysherPeer, wait_until
@@ -60,6 +61,12 @@ def test_events_reach_every_node_and_webhooks_go_out_once(make_cluster, pusher_j
         for client in clients:
             assert sorted(e["data"]["n"] for e in js.events(client, room, "news")) == [0, 1, 2, 3]
         assert room in sdk.channels_info()["channels"]
+        for node in cluster.nodes:  # Each node's round trips to Redis show in its metrics.
+            metrics = requests.get(f"http://{node.address}/metrics", timeout=10).text
+            [count] = [
+                line for line in metrics.splitlines() if line.startswith("pushbridge_bus_round_trip_seconds_count")
+            ]
+            assert float(count.split()[-1]) > 0
         cluster.webhooks.wait_event(lambda e: e["name"] == "channel_occupied" and e["channel"] == room)
         assert len(cluster.hooks("channel_occupied", channel=room)) == 1
         for client in clients:
