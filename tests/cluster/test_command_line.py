@@ -1,4 +1,4 @@
-"""``--workers N``: N processes on one port, each a node on Redis, under one supervisor."""
+"""The cluster from the command line: ``--workers N``, ``manage.py pushbridge_server --redis``, bad flags."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import redis
 import websocket
 
 from pushbridge.server import main
-from tests.cluster.conftest import APP_ID, KEY, NODE_TIMEOUT, SECRET
+from tests.cluster.conftest import APP_ID, KEY, NODE_TIMEOUT, SECRET, ClusterNode
 from tests.server.peers import wait_until
+from tests.server.test_server_io import start_and_read_banner
 from tests.services.process import free_port
 from tests.services.redis import RedisServer
 
@@ -105,3 +106,41 @@ def test_an_unreachable_redis_is_named_without_its_password(capsys):
     error = capsys.readouterr().err
     assert f"Cannot reach Redis at redis://:***@127.0.0.1:{port}/0" in error
     assert "hunter2" not in error
+
+
+def test_the_management_command_joins_a_cluster(redis_server: RedisServer, tmp_path) -> None:
+    """``manage.py pushbridge_server --redis`` is a node like ``python -m pushbridge.server --redis``."""
+    (tmp_path / "cluster_settings.py").write_text(
+        "SECRET_KEY = 'x'\n"
+        "INSTALLED_APPS = ['pushbridge']\n"
+        f"PUSHBRIDGE = {{'default': {{'BACKEND': 'embedded', 'APP_ID': '{APP_ID}', 'KEY': '{KEY}',"
+        f" 'SECRET': '{SECRET}', 'HOST': '127.0.0.1', 'PORT': 6001}}}}\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "cluster_settings",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), root, os.environ.get("PYTHONPATH", "")]),
+    }
+    prefix = f"command-{uuid.uuid4().hex[:8]}"
+    cluster_flags = ["--redis", redis_server.url, "--redis-prefix", prefix]
+    command, banner = start_and_read_banner(
+        [sys.executable, "-m", "django", "pushbridge_server", "--port", "0", *cluster_flags], env
+    )
+    other = ClusterNode(redis_server.url, prefix, "http://127.0.0.1:9/unused")
+    try:
+        assert "Cluster node " in banner, banner
+        port = int(banner.split("@127.0.0.1:")[1].split("/")[0])
+        client = websocket.create_connection(f"ws://127.0.0.1:{port}/app/{KEY}?protocol=7", timeout=10)
+        assert json.loads(client.recv())["event"] == "pusher:connection_established"
+        client.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "news"}}))
+        assert json.loads(client.recv())["event"] == "pusher_internal:subscription_succeeded"
+        sdk = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=other.port, ssl=False)
+        wait_until(lambda: sdk.channel_info("news", ["subscription_count"]).get("subscription_count") == 1)
+        sdk.trigger("news", "flash", {"via": "the other node"})
+        assert json.loads(client.recv())["event"] == "flash"
+        client.close()
+    finally:
+        other.stop()
+        command.send_signal(signal.SIGTERM)
+        command.communicate(timeout=30)
