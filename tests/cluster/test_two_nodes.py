@@ -124,6 +124,8 @@ def test_presence_members_are_shared_and_a_user_on_two_nodes_is_one_member(make_
     wait_until(lambda: subscription_count(cluster, private) == 2, what="both private subscriptions")
     on_a.command("trigger", client="one-a", channel=private, event="client-hi", data={"from": "a"})
     assert on_b.wait_event("two", private, "client-hi")["data"] == {"from": "a"}
+    cluster.webhooks.wait_event(lambda e: e["name"] == "client_event" and e["channel"] == private)
+    assert len(cluster.hooks("client_event", channel=private)) == 1
 
 
 def test_users_terminate_and_cache_channels_across_nodes(make_cluster, pusher_js):
