@@ -137,6 +137,18 @@ class ClusterView:
         """``node`` is gone: drop its state; return the members gone with it, per app."""
         return {app_id: app.forget(node) for app_id, app in self._apps.items()}
 
+    def nodes(self) -> set[str]:
+        """Every node this view holds something of."""
+        found: set[str] = set()
+        for app in self._apps.values():
+            found.update(app.connections)
+            for nodes in app.subscriptions.values():
+                found.update(nodes)
+            for users in app.members.values():
+                for holders in users.values():
+                    found.update(holders)
+        return found
+
     def subscriptions(self, app_id: str, channel: str) -> int:
         app = self._apps.get(app_id)
         nodes = app.subscriptions.get(channel) if app is not None else None

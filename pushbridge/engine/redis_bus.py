@@ -18,7 +18,7 @@ callback given to :meth:`attach`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from pushbridge.engine.bus import ChannelInfo, Kick, LocalBus, member_added_fanout, member_removed_fanout
@@ -223,6 +223,11 @@ class RedisBus:
             channel, _, user_id = field.partition("\n")
             ops.append(("+", channel, user_id, info))
         self._apply(node, app_id, ops, connections, reset=True)
+
+    def forget_all_but(self, nodes: Collection[str]) -> None:
+        """Forget the other nodes that are not among ``nodes`` (Redis no longer holds them)."""
+        for node in self.view.nodes() - set(nodes):
+            self._node_gone(node)
 
     def load_cached(self, app_id: str, channel: str, frame: str, ttl_ms: int) -> None:
         """Take in a cache channel's last event kept in Redis (when this node starts)."""

@@ -140,7 +140,7 @@ class RedisLink:
                     return
                 logger.warning("Redis subscription lost (%s); reconnecting.", exc)
                 self._resync_needed = True
-                await asyncio.sleep(self.heartbeat_interval)
+                await self._resubscribe()
                 continue
             if message is None or message.get("type") != "message":
                 continue
@@ -161,6 +161,30 @@ class RedisLink:
                 self._resync_needed = True
             except Exception:
                 logger.exception("Redis heartbeat failed")
+
+    async def _resubscribe(self) -> None:
+        """Listen again once Redis answers, then read the cluster's state afresh.
+
+        Messages sent while this node was not listening are lost, so what the other nodes
+        hold is read from Redis again, after subscribing: a change made since comes as a
+        message. Nodes that Redis no longer holds (reaped meanwhile, or a Redis that restarted
+        empty and that they have not rejoined yet) are forgotten until they announce themselves.
+        """
+        client = self._redis
+        assert client is not None
+        while not self._stopping.is_set():
+            await asyncio.sleep(self.heartbeat_interval)
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
+            try:
+                self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+                await self._pubsub.subscribe(self.bus.keys.bus)
+                await self._load_cluster()
+            except (RedisError, OSError) as exc:
+                logger.debug("Redis still unreachable: %s", exc)
+                continue
+            logger.warning("Redis subscription back; the cluster's state was read again.")
+            return
 
     # -- round trips --------------------------------------------------------------------------------
 
@@ -227,6 +251,7 @@ class RedisLink:
         app_ids = list(self.bus.states)
         # The client decodes replies (decode_responses=True): every name and value is a str.
         nodes = cast("list[str]", await client.zrange(keys.nodes, 0, -1))
+        self.bus.forget_all_but(nodes)
         for node in nodes:
             if node == self.bus.node_id:
                 continue

@@ -141,11 +141,14 @@ def webhooks() -> Iterator[WebhookReceiver]:
 def make_cluster(
     redis_server: RedisServer, nginx_factory: Callable[..., NginxServer], webhooks: WebhookReceiver
 ) -> Iterator[Callable[..., Cluster]]:
-    """Makes clusters of ``nodes`` server processes (extra flags for all), stopped at the test's end."""
+    """Makes clusters of ``nodes`` server processes (extra flags for all), stopped at the test's end.
+
+    They share the session's Redis unless given one of their own (``redis=``).
+    """
     made: list[Cluster] = []
 
-    def make(nodes: int = 2, *extra: str) -> Cluster:
-        cluster = Cluster(redis_server, nginx_factory, webhooks, nodes, *extra)
+    def make(nodes: int = 2, *extra: str, redis: RedisServer | None = None) -> Cluster:
+        cluster = Cluster(redis or redis_server, nginx_factory, webhooks, nodes, *extra)
         made.append(cluster)
         return cluster
 

@@ -247,3 +247,37 @@ def test_a_per_app_connection_cap_counts_every_node(make_cluster):
     second.close()
     wait_until(lambda: not third_is_refused(), what="room again once node B's connection closed")
     first.close()
+
+
+def test_the_cluster_is_whole_again_after_redis_comes_back(make_cluster, redis_factory):
+    redis_server = redis_factory()
+    cluster = make_cluster(redis=redis_server)
+    node_a, node_b = cluster.nodes
+    room = unique("room")
+    here, there = pysher_on(node_a.port), pysher_on(node_b.port)
+    try:
+        here.subscribe(room, "news")
+        there.subscribe(room, "news")
+        wait_until(lambda: subscription_count(cluster, room) == 2, what="both subscribers counted")
+
+        redis_server.kill()
+        # Without Redis each node still serves its own clients.
+        cluster.sdk(node_a.port).trigger(room, "news", {"n": 1})
+        here.log.wait_for(lambda e: e.get("channel") == room and e["event"] == "news")
+
+        redis_server.start()  # empty: every node must announce itself again
+        on_a = cluster.sdk(node_a.port)
+        wait_until(
+            lambda: on_a.channel_info(room, ["subscription_count"]).get("subscription_count") == 2,
+            timeout=30,
+            what="node A to know node B's subscriber again",
+        )
+        wait_until(lambda: len(cluster.live_nodes()) == 2, what="both nodes back in Redis")
+        on_a.trigger(room, "news", {"n": 2})
+        got = there.log.wait_for(
+            lambda e: e.get("channel") == room and e["event"] == "news" and json.loads(e["data"]) == {"n": 2}
+        )
+        assert got
+    finally:
+        here.close()
+        there.close()
