@@ -222,6 +222,7 @@ class RedisLink:
                     entry.connections,
                     entry.ops_json,
                     entry.message,
+                    "1" if entry.reset else "0",
                 ]
                 await self._sync(args=args, client=pipe)
                 syncs.append(index)

@@ -95,7 +95,8 @@ return {alive, encode_hooks(hooks)}
 """
 )
 
-#: ARGV: prefix, node, app_id, the node's connections of that app, ops (JSON), message.
+#: ARGV: prefix, node, app_id, the node's connections of that app, ops (JSON), message, reset
+#: ('1': the ops are the node's whole state for the app, and replace what Redis holds of it).
 #: Applies one node's changes in order, publishes ``message`` (the same changes, for the
 #: other nodes' views) and returns the webhooks they cause; ``-1`` if the node had been reaped
 #: (nothing applied: it must announce its whole state again).
@@ -107,7 +108,35 @@ if not redis.call('ZSCORE', p .. ':nodes', node) then return -1 end
 redis.call('SADD', p .. ':node:' .. node .. ':apps', app)
 local subs, members = node_key(node, app, 'subs'), node_key(node, app, 'members')
 local hooks = {}
-for _, op in ipairs(cjson.decode(ARGV[5])) do
+local ops = cjson.decode(ARGV[5])
+if ARGV[7] == '1' then
+  -- The ops are the node's whole state: release what it held and holds no more, first
+  -- (what it still holds is applied below as unchanged, without webhooks).
+  local kept = {}
+  for _, op in ipairs(ops) do
+    if op[1] == 'c' then kept[op[2]] = true elseif op[1] == '+' then kept[op[2] .. '\\n' .. op[3]] = true end
+  end
+  for _, field in ipairs(redis.call('HKEYS', members)) do
+    if not kept[field] then
+      redis.call('HDEL', members, field)
+      if redis.call('HINCRBY', app_key(app, 'members'), field, -1) <= 0 then
+        redis.call('HDEL', app_key(app, 'members'), field)
+        local channel, user = split(field)
+        hooks[#hooks + 1] = {app, 'member_removed', channel, user}
+      end
+    end
+  end
+  for _, channel in ipairs(redis.call('HKEYS', subs)) do
+    if not kept[channel] then
+      redis.call('HDEL', subs, channel)
+      if redis.call('HINCRBY', app_key(app, 'occupied'), channel, -1) <= 0 then
+        redis.call('HDEL', app_key(app, 'occupied'), channel)
+        hooks[#hooks + 1] = {app, 'channel_vacated', channel}
+      end
+    end
+  end
+end
+for _, op in ipairs(ops) do
   local kind, channel = op[1], op[2]
   if kind == 'c' then
     local old = tonumber(redis.call('HGET', subs, channel) or '0')
