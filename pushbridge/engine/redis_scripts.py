@@ -36,26 +36,37 @@ local function split(field)
   local at = string.find(field, '\\n', 1, true)
   return string.sub(field, 1, at - 1), string.sub(field, at + 1)
 end
+-- A node stops holding a member / a channel: the cluster loses it with its last node.
+local function release_member(app, field, hooks)
+  if redis.call('HINCRBY', app_key(app, 'members'), field, -1) <= 0 then
+    redis.call('HDEL', app_key(app, 'members'), field)
+    local channel, user = split(field)
+    hooks[#hooks + 1] = {app, 'member_removed', channel, user}
+  end
+end
+local function release_channel(app, channel, hooks)
+  if redis.call('HINCRBY', app_key(app, 'occupied'), channel, -1) <= 0 then
+    redis.call('HDEL', app_key(app, 'occupied'), channel)
+    hooks[#hooks + 1] = {app, 'channel_vacated', channel}
+  end
+end
+-- Release what a node holds of an app, except what ``kept`` names (fields and channels):
+-- members first, so that member_removed comes before its channel's channel_vacated.
+local function release_all(node, app, kept, hooks)
+  for _, part in ipairs({{'members', release_member}, {'subs', release_channel}}) do
+    local key, release = node_key(node, app, part[1]), part[2]
+    for _, name in ipairs(redis.call('HKEYS', key)) do
+      if not kept[name] then
+        redis.call('HDEL', key, name)
+        release(app, name, hooks)
+      end
+    end
+  end
+end
 local function forget(node, hooks)
   local apps_key = p .. ':node:' .. node .. ':apps'
   for _, app in ipairs(redis.call('SMEMBERS', apps_key)) do
-    local members = node_key(node, app, 'members')
-    local fields = redis.call('HKEYS', members)
-    for _, field in ipairs(fields) do
-      if redis.call('HINCRBY', app_key(app, 'members'), field, -1) <= 0 then
-        redis.call('HDEL', app_key(app, 'members'), field)
-        local channel, user = split(field)
-        hooks[#hooks + 1] = {app, 'member_removed', channel, user}
-      end
-    end
-    local subs = node_key(node, app, 'subs')
-    for _, channel in ipairs(redis.call('HKEYS', subs)) do
-      if redis.call('HINCRBY', app_key(app, 'occupied'), channel, -1) <= 0 then
-        redis.call('HDEL', app_key(app, 'occupied'), channel)
-        hooks[#hooks + 1] = {app, 'channel_vacated', channel}
-      end
-    end
-    redis.call('DEL', members, subs)
+    release_all(node, app, {}, hooks)
   end
   redis.call('DEL', apps_key, p .. ':node:' .. node .. ':conns')
   redis.call('ZREM', p .. ':nodes', node)
@@ -110,31 +121,13 @@ local subs, members = node_key(node, app, 'subs'), node_key(node, app, 'members'
 local hooks = {}
 local ops = cjson.decode(ARGV[5])
 if ARGV[7] == '1' then
-  -- The ops are the node's whole state: release what it held and holds no more, first
-  -- (what it still holds is applied below as unchanged, without webhooks).
+  -- The ops are the node's whole state: first release what it held and holds no more (what
+  -- it still holds is applied below as unchanged, without webhooks).
   local kept = {}
   for _, op in ipairs(ops) do
     if op[1] == 'c' then kept[op[2]] = true elseif op[1] == '+' then kept[op[2] .. '\\n' .. op[3]] = true end
   end
-  for _, field in ipairs(redis.call('HKEYS', members)) do
-    if not kept[field] then
-      redis.call('HDEL', members, field)
-      if redis.call('HINCRBY', app_key(app, 'members'), field, -1) <= 0 then
-        redis.call('HDEL', app_key(app, 'members'), field)
-        local channel, user = split(field)
-        hooks[#hooks + 1] = {app, 'member_removed', channel, user}
-      end
-    end
-  end
-  for _, channel in ipairs(redis.call('HKEYS', subs)) do
-    if not kept[channel] then
-      redis.call('HDEL', subs, channel)
-      if redis.call('HINCRBY', app_key(app, 'occupied'), channel, -1) <= 0 then
-        redis.call('HDEL', app_key(app, 'occupied'), channel)
-        hooks[#hooks + 1] = {app, 'channel_vacated', channel}
-      end
-    end
-  end
+  release_all(node, app, kept, hooks)
 end
 for _, op in ipairs(ops) do
   local kind, channel = op[1], op[2]
@@ -151,10 +144,7 @@ for _, op in ipairs(ops) do
         hooks[#hooks + 1] = {app, 'channel_occupied', channel}
       end
     elseif old > 0 and count == 0 then
-      if redis.call('HINCRBY', app_key(app, 'occupied'), channel, -1) <= 0 then
-        redis.call('HDEL', app_key(app, 'occupied'), channel)
-        hooks[#hooks + 1] = {app, 'channel_vacated', channel}
-      end
+      release_channel(app, channel, hooks)
     end
   else
     local field = channel .. '\\n' .. op[3]
@@ -165,10 +155,7 @@ for _, op in ipairs(ops) do
         end
       end
     elseif redis.call('HDEL', members, field) == 1 then
-      if redis.call('HINCRBY', app_key(app, 'members'), field, -1) <= 0 then
-        redis.call('HDEL', app_key(app, 'members'), field)
-        hooks[#hooks + 1] = {app, 'member_removed', channel, op[3]}
-      end
+      release_member(app, field, hooks)
     end
   end
 end
