@@ -2,7 +2,8 @@
 
 Sans I/O, like the rest of the core: :class:`RedisBus` answers the core from this node's
 state plus its :class:`~.cluster_view.ClusterView` of the other nodes, and queues what Redis
-must carry in an outbox that :class:`~.redis_link.RedisLink` drains (in order, pipelined). What
+must carry in an :class:`~.cluster_outbox.Outbox` that :class:`~.redis_link.RedisLink` drains
+(in order, pipelined). What
 arrives from Redis goes through :meth:`RedisBus.receive`; the outputs it causes go to the
 callback given to :meth:`attach`.
 
@@ -22,52 +23,14 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from pushbridge.engine.bus import ChannelInfo, Kick, LocalBus, member_added_fanout, member_removed_fanout
+from pushbridge.engine.cluster_outbox import Entry, Outbox, Publish, StoreCached
 from pushbridge.engine.cluster_view import ClusterView, MemberChange, Op
-from pushbridge.engine.cluster_wire import Keys, event_message, parse, state_message, terminate_message
+from pushbridge.engine.cluster_wire import Keys, event_message, parse, terminate_message
 from pushbridge.engine.codec import decode, encode
 from pushbridge.engine.codes import TERMINATED_BY_APP, UNAUTHORIZED
 from pushbridge.engine.outputs import Output, WebhookEvent
 from pushbridge.engine.state import AppState, CachedEvent, Connection
 from pushbridge.limits import is_cache_channel
-
-
-class Publish:
-    """Outbox entry: ``PUBLISH`` ``message`` on the cluster's pub/sub channel."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-
-class StoreCached:
-    """Outbox entry: keep a cache channel's last frame in Redis for nodes that start later."""
-
-    __slots__ = ("frame", "key", "ttl_ms")
-
-    def __init__(self, key: str, frame: str, ttl_ms: int) -> None:
-        self.key = key
-        self.frame = frame
-        self.ttl_ms = ttl_ms
-
-
-class Sync:
-    """Outbox entry: this node's ops for one app, in the order they happened."""
-
-    __slots__ = ("app_id", "connections", "message", "ops", "ops_json", "reset")
-
-    def __init__(self, app_id: str, reset: bool = False) -> None:
-        self.app_id = app_id
-        self.ops: list[Op] = []
-        self.reset = reset
-        # Filled in when the outbox is taken: the node's connections then, the ops as JSON and
-        # the state message that carries them to the other nodes.
-        self.connections = 0
-        self.ops_json = ""
-        self.message = ""
-
-
-Entry = Publish | StoreCached | Sync
 
 
 class RedisBus:
@@ -82,13 +45,8 @@ class RedisBus:
         self._deliver: Callable[[list[Output]], None] = lambda outputs: None
         self._kick: Kick = lambda conn, code, message: []
         self.states: Mapping[str, AppState] = {}
-        self._outbox: list[Entry] = []
-        #: Channels whose local subscriber count changed since the outbox was last drained.
-        self._dirty: dict[str, dict[str, None]] = {}
-        #: Connections per app as last announced.
-        self._announced: dict[str, int] = {}
-        #: Called when the outbox gets its first entry (the link's writer wakes up).
-        self.wake: Callable[[], None] = lambda: None
+        #: What Redis must carry; its ``wake`` is the link's writer's.
+        self.outbox = Outbox(node_id)
 
     # -- the Bus interface ------------------------------------------------------------------------
 
@@ -106,34 +64,29 @@ class RedisBus:
             cached = state.cache.get(channel)
             if cached is not None and cached.frame is frame:
                 cache_ttl = max(1, round(cached.expires - self._clock()))
-                self._queue(StoreCached(self.keys.cache(app_id, channel), frame, cache_ttl * 1000))
-        self._queue(Publish(event_message(self.node_id, app_id, channel, exclude, cache_ttl, frame)))
+                self.outbox.put(StoreCached(self.keys.cache(app_id, channel), frame, cache_ttl * 1000))
+        self.outbox.put(Publish(event_message(self.node_id, app_id, channel, exclude, cache_ttl, frame)))
         return self._local.publish(state, channel, frame, exclude)
 
     def occupied(self, state: AppState, channel: str) -> list[Output]:
-        self._op(state, ("c", channel, 1))
+        self.outbox.op(state.config.app_id, ("c", channel, 1))
         return []
 
     def vacated(self, state: AppState, channel: str) -> list[Output]:
-        self._op(state, ("c", channel, 0))
+        self.outbox.op(state.config.app_id, ("c", channel, 0))
         return []
 
     def subscribers_changed(self, state: AppState, channel: str) -> None:
-        app_id = state.config.app_id
-        dirty = self._dirty.get(app_id)
-        if dirty is None:
-            dirty = self._dirty[app_id] = {}
-        dirty[channel] = None
-        self._sync_entry(app_id)
+        self.outbox.count_changed(state.config.app_id, channel)
 
     def member_added(self, state: AppState, channel: str, user_id: str, info: Any, conn: Connection) -> list[Output]:
-        self._op(state, ("+", channel, user_id, encode(info)))
+        self.outbox.op(state.config.app_id, ("+", channel, user_id, encode(info)))
         if self.view.has_member(state.config.app_id, channel, user_id):
             return []
         return member_added_fanout(state, channel, user_id, info, conn)
 
     def member_removed(self, state: AppState, channel: str, user_id: str) -> list[Output]:
-        self._op(state, ("-", channel, user_id))
+        self.outbox.op(state.config.app_id, ("-", channel, user_id))
         if self.view.has_member(state.config.app_id, channel, user_id):
             return []
         return member_removed_fanout(state, channel, user_id)
@@ -166,53 +119,22 @@ class RedisBus:
         return len(state.connections) + self.view.connections(state.config.app_id)
 
     def terminate(self, state: AppState, user_id: str) -> list[Output]:
-        self._queue(Publish(terminate_message(self.node_id, state.config.app_id, user_id)))
+        self.outbox.put(Publish(terminate_message(self.node_id, state.config.app_id, user_id)))
         return []
 
     # -- for the link -----------------------------------------------------------------------------
 
     def take_outbox(self) -> list[Entry]:
-        """Everything queued for Redis, in order, each :class:`Sync` with its state message."""
-        entries, self._outbox = self._outbox, []
-        dirty, self._dirty = self._dirty, {}
-        # Counts as they are now go with each app's last entry: after every op queued before.
-        last = {entry.app_id: entry for entry in entries if isinstance(entry, Sync)}
-        taken: list[Entry] = []
-        for entry in entries:
-            if not isinstance(entry, Sync):
-                taken.append(entry)
-                continue
-            state = self.states.get(entry.app_id)
-            if state is None:
-                continue
-            if last[entry.app_id] is entry:
-                for channel in dirty.pop(entry.app_id, {}):
-                    found = state.channels.get(channel)
-                    entry.ops.append(("c", channel, len(found.subscribers) if found is not None else 0))
-            entry.connections = self._announced[entry.app_id] = len(state.connections)
-            entry.ops_json = encode(entry.ops)
-            entry.message = state_message(self.node_id, entry.app_id, entry.connections, entry.reset, entry.ops_json)
-            taken.append(entry)
-        return taken
+        """Everything queued for Redis, in order (see :class:`~.cluster_outbox.Outbox`)."""
+        return self.outbox.take(self.states)
 
     def announce_connections(self) -> None:
         """Queue an announcement for every app whose connection count changed since the last one."""
-        for app_id, state in self.states.items():
-            if self._announced.get(app_id, 0) != len(state.connections):
-                self._sync_entry(app_id)
+        self.outbox.announce_connections(self.states)
 
     def resync(self) -> None:
         """Announce this node's whole state again (after Redis had forgotten it)."""
-        self._outbox = [entry for entry in self._outbox if not isinstance(entry, Sync)]
-        self._dirty.clear()
-        for app_id, state in self.states.items():
-            entry = Sync(app_id, reset=True)
-            for name, channel in state.channels.items():
-                entry.ops.append(("c", name, len(channel.subscribers)))
-                entry.ops.extend(
-                    ("+", name, user_id, encode(member.info)) for user_id, member in channel.members.items()
-                )
-            self._queue(entry)
+        self.outbox.resync(self.states)
 
     def load_node(
         self, node: str, app_id: str, subscriptions: Mapping[str, str], members: Mapping[str, str], connections: int
@@ -280,22 +202,6 @@ class RedisBus:
             self._deliver(outputs)
 
     # -- inner workings ---------------------------------------------------------------------------
-
-    def _queue(self, entry: Entry) -> None:
-        if not self._outbox:
-            self.wake()
-        self._outbox.append(entry)
-
-    def _sync_entry(self, app_id: str) -> Sync:
-        last = self._outbox[-1] if self._outbox else None
-        if isinstance(last, Sync) and last.app_id == app_id:
-            return last
-        entry = Sync(app_id)
-        self._queue(entry)
-        return entry
-
-    def _op(self, state: AppState, op: Op) -> None:
-        self._sync_entry(state.config.app_id).ops.append(op)
 
     def _store_cached(self, state: AppState, channel: str, frame: str, ttl: float) -> None:
         data = decode(frame).get("data")

@@ -25,8 +25,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from pushbridge.engine import redis_scripts
+from pushbridge.engine.cluster_outbox import Publish, StoreCached, Sync
 from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, ClusterUnavailable, redacted_url
-from pushbridge.engine.redis_bus import Publish, RedisBus, StoreCached, Sync
+from pushbridge.engine.redis_bus import RedisBus
 
 logger = logging.getLogger("pushbridge.server")
 
@@ -81,7 +82,7 @@ class RedisLink:
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(self.bus.keys.bus)
         await self._load_cluster()
-        self.bus.wake = self._wakeup.set
+        self.bus.outbox.wake = self._wakeup.set
         self._tasks = [
             asyncio.create_task(self._write_forever(), name="pushbridge-redis-writer"),
             asyncio.create_task(self._read_forever(), name="pushbridge-redis-reader"),

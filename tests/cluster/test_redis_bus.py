@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 
+from pushbridge.engine.cluster_outbox import Publish, StoreCached, Sync
 from pushbridge.engine.cluster_view import ClusterView
 from pushbridge.engine.cluster_wire import Keys, parse
 from pushbridge.engine.core import PusherCore
 from pushbridge.engine.outputs import Output
-from pushbridge.engine.redis_bus import Publish, RedisBus, StoreCached, Sync
+from pushbridge.engine.redis_bus import RedisBus
 from pushbridge.protocol import AppConfig
 from tests.server.test_protocol import KEY, SECRET, closes, connect, frames_to, subscribe
 
