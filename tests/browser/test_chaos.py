@@ -203,7 +203,9 @@ def assert_every_event_once(
             except Exception as exc:  # Playwright's timeout: say what the page has and lacks
                 state = page.js(STATE, channel)
                 got, expected = page_events(page, channel), committed(steps, channel)
-                pytest.fail(f"{name} never got {marker} on {channel} ({exc}); state {state}; got {got}; want {expected}")
+                pytest.fail(
+                    f"{name} never got {marker} on {channel} ({exc}); state {state}; got {got}; want {expected}"
+                )
     for channel in subscriptions["node"]:
         marker = committed([final], channel)[0]
         node.wait(lambda channel=channel, marker=marker: marker in node.events(channel), f"the marker on {channel}")
