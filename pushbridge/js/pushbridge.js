@@ -154,6 +154,19 @@
     return error;
   }
 
+  // Failed requests to Django that another try may fix (unreachable: status 0, or a 5xx) are
+  // retried after 0.5, 1, 2, 4... seconds, at most 30 s apart.
+  const TRANSIENT_RETRY_DELAY = 500;
+  const TRANSIENT_RETRY_MAX = 30000;
+
+  function isTransient(error) {
+    return error.status === 0 || error.status >= 500;
+  }
+
+  function transientRetryDelay(failures) {
+    return Math.min(TRANSIENT_RETRY_MAX, TRANSIENT_RETRY_DELAY * Math.pow(2, failures));
+  }
+
   /** What error events carry (pusher-js's {type, error, status}) plus the server's reason. */
   function errorDetails(type, error) {
     const details = { type: type, error: error.message };
@@ -257,7 +270,6 @@
   const REMEMBERED_IDS = 1000;
   // A history fetch that fails for want of a server is retried after 0.5, 1, 2 and 4 s.
   const HISTORY_RETRIES = 4;
-  const HISTORY_RETRY_DELAY = 500;
 
   /**
    * One channel's recovery: the last position seen, duplicates dropped, and after each
@@ -309,11 +321,10 @@
           if (generation !== this._generation) return;
           // An unreachable or failing server (a deploy, a restart) gets a few more tries before
           // the page is told; a refusal (4xx) is final at once.
-          const transient = !(error.status >= 400 && error.status < 500);
-          if (transient && attempt < HISTORY_RETRIES) {
+          if (isTransient(error) && attempt < HISTORY_RETRIES) {
             setTimeout(() => {
               if (generation === this._generation) this._fetch(generation, since, attempt + 1);
-            }, HISTORY_RETRY_DELAY * Math.pow(2, attempt));
+            }, transientRetryDelay(attempt));
             return;
           }
           this._options.failed(error);
@@ -391,6 +402,7 @@
       // so a late auth reply is dropped instead of being sent on the wrong socket.
       this._attempt = 0;
       this._subscribeSent = false;
+      this._authFailures = 0;
     }
 
     /** Send a client event. Like pusher-js, the name must start with "client-". */
@@ -429,6 +441,12 @@
           this.subscriptionPending = false;
           log('subscription to ' + this.name + ' refused:', error.message);
           this.emit('pusher:subscription_error', errorDetails('AuthError', error));
+          // Django restarting or unreachable is no refusal: try again while the socket lasts.
+          if (isTransient(error)) {
+            setTimeout(() => {
+              if (!stale() && client.channels.get(this.name) === this) this._subscribe();
+            }, transientRetryDelay(this._authFailures++));
+          }
         }
       );
     }
@@ -451,6 +469,7 @@
       if (event === 'pusher_internal:subscription_succeeded') {
         this.subscriptionPending = false;
         this.subscribed = true;
+        this._authFailures = 0;
         this._succeeded(message.data);
       } else if (event === 'pusher_internal:subscription_count') {
         if (message.data && message.data.subscription_count) this.subscriptionCount = message.data.subscription_count;
@@ -587,6 +606,7 @@
       this.serverToUserChannel = null;
       this._waiters = [];
       this._attempt = 0;
+      this._failures = 0;
     }
 
     signin() {
@@ -610,6 +630,12 @@
           log('signin refused:', error.message);
           this.emit('pusher:signin_error', errorDetails('AuthError', error));
           this._cleanup();
+          if (isTransient(error)) {
+            const current = this._attempt; // a disconnect or a newer signin makes this retry stale
+            setTimeout(() => {
+              if (current === this._attempt && socketId === client.connection.socket_id) this._signin();
+            }, transientRetryDelay(this._failures++));
+          }
         }
       );
     }
@@ -626,6 +652,7 @@
       }
       if (this.serverToUserChannel) this.serverToUserChannel.unbind_all()._disconnect();
       this.user_data = userData;
+      this._failures = 0;
       const channel = new Channel('#server-to-user-' + userData.id, this.pusher, { global: false });
       channel.bind_global((event, payload) => {
         if (event.indexOf('pusher:') !== 0 && event.indexOf('pusher_internal:') !== 0) this.emit(event, payload);

@@ -31,6 +31,8 @@ class DjangoSite:
     settings: str = SETTINGS
     #: The push server's app id, key and secret, when not the browser tests' own.
     credentials: tuple[str, str, str] | None = None
+    #: A DATABASES entry to use instead of a fresh SQLite file (read by chaos_settings).
+    database: dict[str, Any] | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -49,6 +51,8 @@ class DjangoSite:
             PYTHONPATH=str(REPO),
             PYTHONUNBUFFERED="1",
         )
+        if self.database is not None:
+            env["BROWSER_SITE_DATABASE"] = json.dumps(self.database)
         if self.credentials is not None:
             env.update(
                 zip(("BROWSER_SITE_APP_ID", "BROWSER_SITE_KEY", "BROWSER_SITE_SECRET"), self.credentials, strict=True)
@@ -79,9 +83,12 @@ class DjangoSite:
             self.process.wait(15)
             self.process = None
 
-    def page_url(self, client: str = "shim", user: str | None = None, channel: str | None = None) -> str:
+    def page_url(
+        self, client: str = "shim", user: str | None = None, channel: str | None = None, *, kind: str = "page"
+    ) -> str:
+        """A test page; ``kind="durable"`` renders the channel's position with pushbridge's own tag."""
         query = "&".join(f"{name}={value}" for name, value in (("user", user), ("channel", channel)) if value)
-        return f"{self.url}/page/{client}/" + (f"?{query}" if query else "")
+        return f"{self.url}/{kind}/{client}/" + (f"?{query}" if query else "")
 
     def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
@@ -99,7 +106,10 @@ class DjangoSite:
         """Trigger a recorded event now: a relay that sends late, or a second time."""
         self.post("/send/", {"channel": channel, "id": event_id})
 
-    def history_faults(self, *, delay: float = 0, failures: int = 0) -> None:
-        """Make the history view hold its (already read) reply ``delay`` seconds, and answer
-        the next ``failures`` requests with 503; ``history_faults()`` ends both."""
-        self.post("/history-faults/", {"delay": delay, "failures": failures})
+    def fail_next(self, path: str, count: int) -> None:
+        """The next ``count`` requests to ``path`` answer 503, as a restarting Django would."""
+        self.post("/faults/", {"path": path, "count": count})
+
+    def delay_history(self, seconds: float) -> None:
+        """Make the history view hold its (already read) reply this long (0 ends it)."""
+        self.post("/history-delay/", {"seconds": seconds})

@@ -80,14 +80,14 @@ def test_reconnect_delivers_missed_events_in_order_before_live_ones(
     django_site.publish(channel, "update", {"n": 1})
     assert values(page, channel, 1) == [1]
 
-    django_site.history_faults(delay=1.5)  # the live event below arrives while the fetch is in flight
+    django_site.delay_history(1.5)  # the live event below arrives while the fetch is in flight
     try:
         reconnect(page, channel, lambda: [django_site.publish(channel, "update", {"n": n}) for n in (2, 3)])
         page.wait("(name) => window.pb.channel(name)._recovery.recovering", channel)
         django_site.publish(channel, "update", {"n": 4})
         assert values(page, channel, 4) == [1, 2, 3, 4]
     finally:
-        django_site.history_faults()
+        django_site.delay_history(0)
 
     # Duplicates are dropped: the relay sends an event again, a later one arrives, nothing repeats.
     third = django_site.publish(channel, "update", {"n": 5})
@@ -140,13 +140,10 @@ def test_history_fetch_is_retried_while_the_server_fails(
     page = shim_page(open_django_page, channel)
     django_site.publish(channel, "update", {"n": 1})
     values(page, channel, 1)
-    django_site.history_faults(failures=2)  # a restarting server: 503, 503, then the history
-    try:
-        reconnect(page, channel, lambda: django_site.publish(channel, "update", {"n": 2}))
-        django_site.publish(channel, "update", {"n": 3})
-        assert values(page, channel, 3) == [1, 2, 3]
-    finally:
-        django_site.history_faults()
+    django_site.fail_next("/history/", 2)  # a restarting server: 503, 503, then the history
+    reconnect(page, channel, lambda: django_site.publish(channel, "update", {"n": 2}))
+    django_site.publish(channel, "update", {"n": 3})
+    assert values(page, channel, 3) == [1, 2, 3]
     assert page.received(channel, "pushbridge:history_error") == []
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pusher
 import pytest
 
 from tests.browser.conftest import ShimPage
+from tests.browser.live_django import DjangoSite
 
 pytestmark = pytest.mark.browser
 
@@ -55,3 +57,30 @@ def test_anonymous_refusals_say_a_login_is_needed(open_django_page: OpenPage, na
     signin = page.wait("() => window.signin_error")
     assert signin["status"] == 403
     assert signin["reason"] == "Signing in requires a logged-in user."
+
+
+def test_auth_and_signin_are_retried_while_django_restarts(
+    open_django_page: OpenPage, django_site: DjangoSite, sdk: pusher.Pusher, name: Name
+) -> None:
+    """A 503 (or no answer) is no refusal: the page is told, and the shim tries again."""
+    page = open_django_page("shim", user="nina")
+    page.connect()
+    channel = name("private-retry-")
+    django_site.fail_next("/pushbridge/auth/", 2)
+    django_site.fail_next("/pushbridge/user-auth/", 1)
+    page.js(
+        """(n) => {
+            const c = window.pb.subscribe(n);
+            window.watch(c, 'pusher:subscription_error');
+            window.watch(c, 'update');
+            window.pb.user.bind('pusher:signin_error', (e) => record('user', 'signin_error', e));
+            window.pb.signin();
+        }""",
+        channel,
+    )
+    page.wait("(n) => window.pb.channel(n).subscribed && window.pb.user.user_data", channel)
+    errors = page.received(channel, "pusher:subscription_error")
+    assert [(error["status"], error["reason"]) for error in errors] == [(503, "Restarting, try again.")] * 2
+    assert [entry["data"]["status"] for entry in page.js("() => got('user|signin_error')")] == [503]
+    sdk.trigger(channel, "update", {"n": 1})
+    assert page.wait_received(channel, "update") == [{"n": 1}]

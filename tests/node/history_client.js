@@ -13,11 +13,13 @@ const PushBridgePusher = require("../../pushbridge/js/pushbridge-pusher.js");
 const [wsHost, wsPort, appKey, historyEndpoint, ...channels] = process.argv.slice(2);
 
 function report(message) {
+  message.t = Date.now(); // when, for the test's failure messages
   process.stdout.write(JSON.stringify(message) + "\n");
 }
 
 const config = { key: appKey, wsHost, wsPort: Number(wsPort), forceTLS: false, historyEndpoint };
-const pusher = new Pusher(appKey, PushBridgePusher.options(config));
+// Plain ws only: the test's push server has no TLS, and pusher-js would otherwise also try wss.
+const pusher = new Pusher(appKey, PushBridgePusher.options(config, { enabledTransports: ["ws"] }));
 pusher.connection.bind("state_change", (states) => report({ type: "state", current: states.current }));
 
 for (const name of channels) {

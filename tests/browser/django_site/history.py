@@ -30,8 +30,6 @@ _channels: dict[str, ChannelHistory] = {}
 #: Seconds the history view waits after reading the window and before answering, so a test can
 #: publish live events while a page's fetch is in flight.
 reply_delay = 0.0
-#: How many of the next history requests answer 503, as a server in the middle of a restart would.
-failures_left = 0
 
 
 def has_history(channel: str) -> bool:

@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     "tests.browser.django_site",
 ]
 MIDDLEWARE = [
+    "tests.browser.django_site.faults.FaultMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

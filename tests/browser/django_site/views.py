@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 import pushbridge
 from pushbridge.auth import authorize
-from tests.browser.django_site import history
+from tests.browser.django_site import faults, history
 from tests.browser.django_site.models import ChaosNote
 
 NODE_MODULES = settings.REPO / "tests" / "node" / "node_modules"
@@ -27,7 +27,7 @@ VENDOR = {
 CLIENTS = ("shim", "pusher-js", "echo")
 
 
-def page(request: HttpRequest, client: str) -> HttpResponse:
+def page(request: HttpRequest, client: str, template: str = "browser_site/page.html") -> HttpResponse:
     """A page for ``?user=NAME`` (logged in on the spot) with the given client's scripts."""
     if client not in CLIENTS:
         raise Http404(f"no client {client!r}")
@@ -37,7 +37,7 @@ def page(request: HttpRequest, client: str) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     channel = request.GET.get("channel", "")
     context = {"client": client, "channel": channel, "position": history.latest(channel) if channel else None}
-    return render(request, "browser_site/page.html", context)
+    return render(request, template, context)
 
 
 def vendor(request: HttpRequest, name: str) -> FileResponse:
@@ -70,11 +70,17 @@ def send(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt  # called by the tests, not by pages
 @require_POST
-def history_faults(request: HttpRequest) -> JsonResponse:
-    """Make the history view slow (``delay`` seconds) or failing (the next ``failures`` requests)."""
+def history_delay(request: HttpRequest) -> JsonResponse:
+    """Make the history view hold its (already read) reply this many seconds."""
+    history.reply_delay = float(json.loads(request.body)["seconds"])
+    return JsonResponse({"seconds": history.reply_delay})
+
+
+@csrf_exempt  # called by the tests, not by pages
+@require_POST
+def set_faults(request: HttpRequest) -> JsonResponse:
     body = json.loads(request.body)
-    history.reply_delay = float(body.get("delay", 0))
-    history.failures_left = int(body.get("failures", 0))
+    faults.fail_next(body["path"], int(body["count"]))
     return JsonResponse(body)
 
 
@@ -83,9 +89,6 @@ def history_view(request: HttpRequest) -> JsonResponse:
     channel, since = request.GET.get("channel", ""), request.GET.get("since", "")
     if not channel or not since.lstrip("-").isdigit():
         return JsonResponse({"error": "channel and an integer since are required."}, status=400)
-    if history.failures_left > 0:
-        history.failures_left -= 1
-        return JsonResponse({"error": "Restarting, try again."}, status=503)
     if not history.has_history(channel):
         return JsonResponse({"error": f"Channel {channel!r} has no history."}, status=404)
     if channel.startswith(("private-", "presence-")):
