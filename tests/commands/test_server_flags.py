@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+
 from django.test import override_settings
 
+from pushbridge.engine.cli import add_worker_arguments
 from pushbridge.limits import SOKETI_LIMITS
 from pushbridge.management.commands.pushbridge_server import Command
 from pushbridge.management.embedded import embedded_server_for
@@ -15,7 +18,11 @@ def flags(parser: object) -> set[str]:
 
 
 def test_the_management_command_has_every_flag_of_the_server() -> None:
-    server_flags = flags(build_parser()) - {"-h", "--help"}
+    # --workers and --reuse-port start more processes of `python -m pushbridge.server`, which
+    # reads no Django settings: they belong to that command line only.
+    workers = argparse.ArgumentParser(add_help=False)
+    add_worker_arguments(workers)
+    server_flags = flags(build_parser()) - {"-h", "--help"} - flags(workers)
     command_flags = flags(Command().create_parser("manage.py", "pushbridge_server"))
     assert server_flags <= command_flags, server_flags - command_flags
     assert "--max-messages-per-second" in command_flags
