@@ -1,10 +1,12 @@
 """Fan-out benchmark: deliveries per second from one channel to N subscribers, and memory per idle connection.
 
-Three servers are measured in the same run, with the same load generator and publisher:
+The servers are measured in the same run, with the same load generator and publisher:
 
 * ``ceiling``  - :mod:`ceiling_server`: encodes each message once and ``transport.write``\\s the
   same frame to every subscriber; the most a Python asyncio server can do on this machine.
 * ``pushbridge`` - ``python -m pushbridge.server``, the server under test, through its CLI.
+* ``soketi`` - Soketi 1.6.1 (uWebSockets.js), the self-hosted peer, installed from npm by
+  ``scripts/test`` into ``tests/soketi/`` with every app limit off, so it does the same work.
 * ``channels`` - Django Channels 4 on daphne, ``InMemoryChannelLayer``, one group. It is ~70x
   slower, so its rounds publish ``--channels-events`` (20) events instead of ``--events`` (200),
   which keeps its rounds at ~7 s instead of ~70 s. Longer rounds only make Channels slower
@@ -72,6 +74,7 @@ from loadgen import (  # noqa: E402
 
 CHANNEL = "bench"
 CREDENTIALS = Credentials()
+SOKETI = ROOT / "tests" / "soketi" / "node_modules" / ".bin" / "soketi"
 
 
 # -- server processes -------------------------------------------------------------------------
@@ -85,6 +88,7 @@ class Server:
     argv: list[str]
     port: int
     cwd: Path = ROOT
+    config: dict[str, object] | None = None
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -99,10 +103,15 @@ class Server:
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(BENCH), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         env["PYTHONUNBUFFERED"] = "1"
         self.log_path = results / f"fanout-{self.name}.log"
+        argv = list(self.argv)
+        if self.config is not None:
+            config_path = results / f"fanout-{self.name}.config.json"
+            config_path.write_text(json.dumps(self.config))
+            argv.append(f"--config={config_path}")
         with self.log_path.open("wb") as log:
             pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
             self.process = subprocess.Popen(
-                pin + self.argv, cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                pin + argv, cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         wait_until_listening(self.process, self.port, timeout, self.name, self.log_path)
 
@@ -145,6 +154,26 @@ def pushbridge_available() -> tuple[bool, str]:
     if done.returncode != 0:
         return False, done.stderr.decode(errors="replace").strip().splitlines()[-1:][0] if done.stderr else "failed"
     return True, ""
+
+
+def soketi_config(port: int, credentials: Credentials) -> dict[str, object]:
+    """Soketi on ``port`` with one app whose rate limits are off (ours has none on the HTTP API)."""
+    app = {
+        "id": credentials.app_id,
+        "key": credentials.key,
+        "secret": credentials.secret,
+        "enabled": True,
+        "maxConnections": -1,
+        "maxBackendEventsPerSecond": -1,
+        "maxClientEventsPerSecond": -1,
+        "maxReadRequestsPerSecond": -1,
+    }
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "metrics.enabled": False,
+        "appManager.array.apps": [app],
+    }
 
 
 def make_servers(names: list[str], base_port: int, credentials: Credentials) -> list[Server]:
@@ -192,6 +221,12 @@ def make_servers(names: list[str], base_port: int, credentials: Credentials) -> 
             ],
             base_port + 2,
             cwd=BENCH,
+        ),
+        "soketi": Server(
+            "soketi",
+            [str(SOKETI), "start"],
+            base_port + 3,
+            config=soketi_config(base_port + 3, credentials),
         ),
     }
     return [available[name] for name in names]
@@ -399,9 +434,9 @@ def table(results: Results) -> str:
     names = list(dict.fromkeys(run.server for run in results.runs)) or list(results.memory)
     lines = [
         "| server | deliveries/s, median | min-max | x ceiling | x Channels "
-        "| deliveries per server CPU-s | x ceiling, per CPU-s "
+        "| deliveries per server CPU-s | x ceiling, per CPU-s | x Soketi, per CPU-s "
         "| server CPU | generator CPU | RSS per idle conn | RSS per subscribed conn |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
         runs = [run for run in results.runs if run.server == name]
@@ -423,6 +458,7 @@ def table(results: Results) -> str:
             f"| {name} | {rate} | {span} | {ratio_cell(results.runs, name, 'ceiling')} "
             f"| {ratio_cell(results.runs, name, 'channels')} | {cpu_rate} "
             f"| {ratio_cell(results.runs, name, 'ceiling', cpu=True)} "
+            f"| {ratio_cell(results.runs, name, 'soketi', cpu=True)} "
             f"| {server_cpu} | {generator_cpu} | {idle} | {subscribed} |"
         )
     return "\n".join(lines)
@@ -490,7 +526,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=9, help="measured rounds (default 9)")
     parser.add_argument("--payload", type=int, default=64, help="approximate bytes of event data (default 64)")
     parser.add_argument("--round-timeout", type=float, default=60.0, help="seconds before a round gives up")
-    parser.add_argument("--servers", default="ceiling,pushbridge,channels", help="comma-separated subset")
+    parser.add_argument(
+        "--servers", default="ceiling,pushbridge,soketi,channels", help="comma-separated subset (default: all four)"
+    )
     parser.add_argument("--base-port", type=int, default=6010)
     parser.add_argument(
         "--no-pin",
@@ -525,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
             names.remove("pushbridge")
             results.notes.append(f"pushbridge skipped: python -m pushbridge.server --help failed ({reason})")
             print(results.notes[-1], file=sys.stderr)
+    if "soketi" in names and not SOKETI.exists():
+        names.remove("soketi")
+        results.notes.append(f"soketi skipped: {SOKETI} is missing (scripts/test installs it with npm)")
+        print(results.notes[-1], file=sys.stderr)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     servers = make_servers(names, args.base_port, CREDENTIALS)
     command = " ".join([".venv/bin/python", "bench/fanout.py", *(argv if argv is not None else sys.argv[1:])])

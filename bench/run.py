@@ -13,7 +13,8 @@ modules cannot disturb the next):
 2. ``background_dispatch.py``  background dispatch and the cost of one ``trigger()``;
 3. ``latency.py``             trigger() to 100 pusher-js clients at 200 events/s;
 4. ``autopush.py``            registered vs unregistered model saves;
-5. ``fanout.py``              the server fan-out benchmark, which rewrites its own table;
+5. ``async_trigger.py``       the async API against the SDK's aiohttp backend (its own table);
+6. ``fanout.py``              the server fan-out benchmark, which rewrites its own table;
 
 then ``plots.py`` (the PNGs in ``bench/``), and finally rewrites the tables of
 ``BENCHMARKS.md`` between its ``<!-- trigger-tables:begin -->`` and ``<!-- trigger-tables:end -->``
@@ -43,7 +44,7 @@ from common import replace_between_markers
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
-SCRIPTS = ("trigger_throughput", "background_dispatch", "latency", "autopush")
+SCRIPTS = ("trigger_throughput", "background_dispatch", "latency", "autopush", "async_trigger")
 
 
 def run(argv: list[str], timeout: float) -> bool:

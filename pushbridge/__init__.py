@@ -26,6 +26,15 @@ from pushbridge.api import (
     trigger_batch,
     verify_webhook,
 )
+from pushbridge.async_api import (
+    achannel_info,
+    achannel_users,
+    achannels,
+    asend_to_user,
+    aterminate_user_connections,
+    atrigger,
+    atrigger_batch,
+)
 from pushbridge.auth import channel
 from pushbridge.defaults import VERSION as __version__
 from pushbridge.dispatch import flush, muted
@@ -55,6 +64,13 @@ __all__ = [
     "Event",
     "PushbridgeError",
     "__version__",
+    "achannel_info",
+    "achannel_users",
+    "achannels",
+    "asend_to_user",
+    "aterminate_user_connections",
+    "atrigger",
+    "atrigger_batch",
     "authenticate_channel",
     "authenticate_user",
     "broadcasts",

@@ -27,7 +27,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -129,6 +129,10 @@ class BackendConfig:
         if not value:
             raise ConfigurationError(f"{self.setting_name(key)} is required by backend {self.backend!r} but not set.")
         return str(value)
+
+    def one_per_host(self) -> list[BackendConfig]:
+        """This configuration once per host of ``HOSTS``, each naming only that host (for checks)."""
+        return [replace(self, host=host, port=port, hosts=((host, port),)) for host, port in self.hosts] or [self]
 
     def master_key_for(self, channel: str) -> bytes:
         """Return the encryption master key, or say that ``channel`` needs one configured."""

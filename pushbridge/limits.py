@@ -1,11 +1,14 @@
 """The one table of protocol limits, and the checks that enforce them.
 
 Every number that bounds an event, a name or an id lives in :class:`Limits`. The client side
-(``trigger()`` and the backends) and the embedded server (``protocol.py``) both check against
+(``trigger()`` and the backends) and the embedded server (``pushbridge.engine``) both check against
 it, and every error names the offending value and the limit it crossed.
 
 The defaults are hosted Pusher's published limits; :data:`SOKETI_LIMITS` relaxes the ones
-Soketi relaxes. See ``pusher-protocol.md`` section 3 for the sources.
+Soketi relaxes. Sources: Pusher's channel naming rules
+(https://pusher.com/docs/channels/using_channels/channels/#channel-naming-conventions), its
+HTTP API reference (https://pusher.com/docs/channels/library_auth_reference/rest-api/) and its
+limits (https://pusher.com/docs/channels/library_auth_reference/limits/).
 
 This module imports nothing from Django and does no I/O.
 """

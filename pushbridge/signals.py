@@ -3,7 +3,9 @@
 Webhooks (sent by the webhook view, one signal per event in the batch, ``sender`` is the
 backend alias the webhook was verified against). Every signal carries ``channel``,
 ``time_ms`` (when the service created the batch) and ``payload`` (the event as received);
-the member and client-event signals add the fields they have::
+the member and client-event signals add the fields they have. Those arguments have the same
+types whichever service sent the webhook (:mod:`pushbridge.webhook_events`): a client event's
+``data`` is JSON text, ``user_id`` a string; ``payload`` alone is as the service sent it::
 
     from django.dispatch import receiver
     from pushbridge.signals import member_added

@@ -31,6 +31,7 @@ from pushbridge.errors import ConfigurationError, ValidationError, WebhookVerifi
 from pushbridge.limits import check_socket_id, is_presence
 from pushbridge.middleware import socket_id_from
 from pushbridge.signals import WEBHOOK_SIGNALS
+from pushbridge.webhook_events import normalise
 
 logger = logging.getLogger("pushbridge.views")
 
@@ -120,7 +121,10 @@ def user_auth(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpResponse:
 @csrf_exempt  # Pusher cannot send a CSRF token; the HMAC signature authenticates it instead.
 @require_POST
 def webhooks(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpResponse:
-    """Verify a webhook batch and send one Django signal per event in it.
+    """Verify a webhook batch and send one Django signal per event in it, in one shape.
+
+    Every service's events reach the signals with the same types (see
+    :mod:`pushbridge.webhook_events`).
 
     A batch seen before (Pusher redelivers until it gets a 2xx) is acknowledged and ignored.
     If a signal receiver raises, the batch is forgotten and a 500 makes Pusher retry it.
@@ -145,16 +149,7 @@ def webhooks(request: HttpRequest, using: str = DEFAULT_ALIAS) -> HttpResponse:
             if signal is None:
                 logger.info("Ignoring webhook event %r", event.get("name"))
                 continue
-            signal.send(
-                sender=using,
-                channel=event.get("channel"),
-                user_id=event.get("user_id"),
-                event=event.get("event"),
-                data=event.get("data"),
-                socket_id=event.get("socket_id"),
-                time_ms=payload.get("time_ms"),
-                payload=event,
-            )
+            signal.send(sender=using, **normalise(event), time_ms=payload.get("time_ms"), payload=event)
     except Exception:
         cache.delete(dedupe_key)
         raise

@@ -3,7 +3,8 @@
 Webhooks must never slow the WebSocket side down. Events go into a bounded queue with a
 non-blocking :meth:`WebhookSender.submit`; one background task drains it, packs the events that
 happened together into one ``{"time_ms", "events"}`` body, and posts it with the
-``X-Pusher-Key`` / ``X-Pusher-Signature`` headers Pusher uses (``pusher-protocol.md`` section 6).
+``X-Pusher-Key`` / ``X-Pusher-Signature`` headers Pusher uses
+(https://pusher.com/docs/channels/server_api/webhooks/).
 A failed post (no answer, 429 or 5xx) is retried with exponential backoff a bounded number of
 times, then dropped with a log line: a receiver that is down must not make the server hoard
 memory. Other 4xx answers say the request itself is wrong, so they are not retried.
@@ -60,6 +61,8 @@ class WebhookSender:
         self.drop_log_interval = drop_log_interval
         self.dropped = 0
         self.delivered = 0
+        #: Posts that failed (no answer, or an error status), retried or not.
+        self.failed_posts = 0
         self._unlogged_drops = 0
         self._drops_logged_at: float | None = None
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queue)
@@ -144,6 +147,7 @@ class WebhookSender:
                     if 400 <= status < 500 and status != 429:
                         # The receiver refuses this request (bad signature, wrong URL...):
                         # sending it again would be refused again.
+                        self.failed_posts += 1
                         self.dropped += len(events)
                         logger.error(
                             "Webhook to %s refused (%s); dropping %d event(s), not retrying.",
@@ -154,6 +158,7 @@ class WebhookSender:
                         return
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
+            self.failed_posts += 1
             if attempt == self.attempts:
                 self.dropped += len(events)
                 logger.error(

@@ -1,6 +1,9 @@
 """Signatures against Pusher's published worked examples and against the official SDK.
 
-Vector ids (V1, S1, D1...) refer to ``pusher-protocol.md`` sections 4.1, 4.2, 5.3 and 12.
+Vector ids (V1, S1, D1...) number the worked examples of Pusher's documentation: the HTTP API's
+signed request (https://pusher.com/docs/channels/library_auth_reference/rest-api/), channel and
+presence auth signatures (https://pusher.com/docs/channels/library_auth_reference/auth-signatures/)
+and webhooks (https://pusher.com/docs/channels/server_api/webhooks/).
 """
 
 from __future__ import annotations

@@ -94,30 +94,23 @@ LOGOUT_REDIRECT_URL = "login"
 
 # -- pushbridge --------------------------------------------------------------------------------
 
-#: The embedded server that ``manage.py rundemo`` starts next to Django.
+#: The embedded server that ``manage.py rundemo`` (``pushbridge_runserver``) starts next to Django.
 DEMO_WS_PORT = int(os.environ.get("DEMO_WS_PORT", "6001"))
 
 if os.environ.get("PUSHBRIDGE_URL"):
     # Hosted Pusher or a Soketi server: the URL carries key, secret, host and app id.
     PUSHBRIDGE = {"default": {"URL": os.environ["PUSHBRIDGE_URL"], "DISPATCH": "background"}}
-    #: rundemo starts the embedded server only when the site sends to it.
-    DEMO_EMBEDDED_SERVER = False
 else:
     PUSHBRIDGE = {
         "default": {
-            # The embedded server speaks Soketi's HTTP API with Soketi's default credentials.
-            "BACKEND": "soketi",
-            "HOST": "127.0.0.1",
+            # The embedded server at its default address and credentials, on DEMO_WS_PORT.
+            "BACKEND": "embedded",
             "PORT": DEMO_WS_PORT,
-            "APP_ID": "app-id",
-            "KEY": "app-key",
-            "SECRET": "app-secret",
             # Requests only enqueue events; a server that is down (or restarting) never turns
             # a chat message into an error page.
             "DISPATCH": "background",
         }
     }
-    DEMO_EMBEDDED_SERVER = True
 
 
 def _browser_ws_host(url: str) -> str | None:

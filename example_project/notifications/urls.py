@@ -7,4 +7,5 @@ app_name = "notifications"
 urlpatterns = [
     path("", views.notification_list, name="list"),
     path("read/", views.mark_all_read, name="mark-all-read"),
+    path("<int:notification_id>/read/", views.mark_read, name="read"),
 ]

@@ -72,6 +72,18 @@
     try { return new URL(url, root.location.href).origin === root.location.origin; } catch (_) { return false; }
   }
 
+  /**
+   * The CSRF header Django wants on a POST to `url`: the token from the page configuration or
+   * the csrftoken cookie, under the configured header name; nothing for other origins.
+   */
+  function csrfHeaders(config, url) {
+    if (!isSameOrigin(url)) return {};
+    const token = config.csrfToken || readCookie(config.csrfCookieName || DEFAULTS.csrfCookieName);
+    const headers = {};
+    if (token) headers[config.csrfHeaderName || DEFAULTS.csrfHeaderName] = token;
+    return headers;
+  }
+
   function channelKind(name) {
     if (name.indexOf('private-encrypted-') === 0) return 'encrypted';
     if (name.indexOf('private-') === 0) return 'private';
@@ -125,10 +137,42 @@
 
   // -- auth ----------------------------------------------------------------------------------
 
-  function authError(message, status) {
-    const error = new Error(message);
+  /**
+   * The reason a Django view gave for refusing a request: the JSON body's "error" (pushbridge's
+   * views answer {"error": "..."}), else null. Without it a page only learns the status code.
+   */
+  function reasonOf(body) {
+    if (body && typeof body === 'object' && typeof body.error === 'string' && body.error) return body.error;
+    return null;
+  }
+
+  /** An Error with the HTTP status and the server's reason, for error events and rejections. */
+  function requestError(message, status, reason) {
+    const error = new Error(reason ? message + ': ' + reason : message);
     error.status = status;
+    error.reason = reason || null;
     return error;
+  }
+
+  // Failed requests to Django that another try may fix (unreachable: status 0, or a 5xx) are
+  // retried after 0.5, 1, 2, 4... seconds, at most 30 s apart.
+  const TRANSIENT_RETRY_DELAY = 500;
+  const TRANSIENT_RETRY_MAX = 30000;
+
+  function isTransient(error) {
+    return error.status === 0 || error.status >= 500;
+  }
+
+  function transientRetryDelay(failures) {
+    return Math.min(TRANSIENT_RETRY_MAX, TRANSIENT_RETRY_DELAY * Math.pow(2, failures));
+  }
+
+  /** What error events carry (pusher-js's {type, error, status}) plus the server's reason. */
+  function errorDetails(type, error) {
+    const details = { type: type, error: error.message };
+    if (error.status !== undefined) details.status = error.status;
+    details.reason = error.reason || null;
+    return details;
   }
 
   /**
@@ -159,31 +203,198 @@
     const init = { method: 'POST', headers: headers, body: body.toString(), credentials: 'same-origin' };
     return fetch(settings.endpoint, init)
       .catch(function (err) {
-        throw authError('Could not reach the auth endpoint ' + settings.endpoint + ': ' + err.message, 0);
+        throw requestError('Could not reach the auth endpoint ' + settings.endpoint, 0, err.message);
       })
       .then(function (response) {
         return response.text().then(function (text) {
           if (response.status !== 200) {
             const status = response.status;
-            throw authError('Could not get auth info from your auth endpoint, status: ' + status, status);
+            const reason = reasonOf(parseData(text));
+            throw requestError('Could not get auth info from your auth endpoint, status: ' + status, status, reason);
           }
           try {
             return JSON.parse(text);
           } catch (_) {
             const message = 'JSON returned from auth endpoint was invalid, yet status code was 200. Data was: ';
-            throw authError(message + text, 200);
+            throw requestError(message + text, 200);
           }
         });
       });
   }
 
+  // -- history: positions, duplicates and recovery -------------------------------------------
+
+  /**
+   * The parts of a history envelope, {"pushbridge": {"id", "position"}, "data": value}, which
+   * is how events of channels with history travel; null for anything else (those events are
+   * delivered exactly as they came, so channels without history see what they always saw).
+   */
+  function unwrapEnvelope(data) {
+    if (!data || typeof data !== 'object' || Array.isArray(data)) return null;
+    const meta = data.pushbridge;
+    if (!meta || typeof meta !== 'object' || typeof meta.id !== 'string' || !Number.isInteger(meta.position)) {
+      return null;
+    }
+    if (!Object.prototype.hasOwnProperty.call(data, 'data')) return null;
+    return { id: meta.id, position: meta.position, data: data.data };
+  }
+
+  /** GET the history endpoint: the channel's events after position `since`, as the reply JSON. */
+  function fetchHistory(endpoint, channel, since, headers) {
+    const base = root.location ? root.location.href : undefined;
+    const url = new URL(endpoint, base);
+    url.searchParams.set('channel', channel);
+    url.searchParams.set('since', String(since));
+    const init = { credentials: 'same-origin', headers: Object.assign({ Accept: 'application/json' }, headers || {}) };
+    return fetch(url.toString(), init)
+      .catch(function (err) {
+        throw requestError('Could not reach the history endpoint ' + endpoint, 0, err.message);
+      })
+      .then(function (response) {
+        return response.text().then(function (text) {
+          const body = parseData(text);
+          if (!response.ok) {
+            const message = 'Could not get the history of ' + channel + ', status: ' + response.status;
+            throw requestError(message, response.status, reasonOf(body));
+          }
+          if (!body || typeof body !== 'object' || !Array.isArray(body.events)) {
+            throw requestError('The history endpoint answered something other than a history reply', response.status,
+              String(text).slice(0, 200));
+          }
+          return body;
+        });
+      });
+  }
+
+  // How many recent event ids a channel remembers to drop duplicates that positions miss.
+  const REMEMBERED_IDS = 1000;
+  // A history fetch that fails for want of a server is retried after 0.5, 1, 2 and 4 s.
+  const HISTORY_RETRIES = 4;
+
+  /**
+   * One channel's recovery: the last position seen, duplicates dropped, and after each
+   * (re)subscription the events missed meanwhile fetched and delivered before any live event
+   * that arrived while fetching. Used by the shim's channels and by the pusher-js adapter.
+   *
+   * options: since (the page's position at render time, or null), fetch(since) -> Promise of
+   * the history reply (omit it to only unwrap and de-duplicate), deliver(event, data, metadata),
+   * resync(details), failed(error).
+   */
+  class Recovery {
+    constructor(options) {
+      this.position = options.since == null ? null : Number(options.since);
+      if (this.position !== null && !Number.isInteger(this.position)) {
+        throw new Error('since must be an integer position (from the pushbridge_position tag), not ' + options.since);
+      }
+      this._options = options;
+      this._ids = new Set();
+      this._idOrder = [];
+      this._held = null; // live events that arrived while a fetch was in flight, in order
+      this._generation = 0;
+    }
+
+    /** True while missed events are being fetched (live ones are held back meanwhile). */
+    get recovering() {
+      return this._held !== null;
+    }
+
+    /** A live event from the socket. */
+    receive(event, data, metadata) {
+      if (this._held) this._held.push([event, data, metadata]);
+      else this._live(event, data, metadata);
+    }
+
+    /** The channel is (re)subscribed: fetch what was missed since the last position seen. */
+    subscribed() {
+      if (this.position === null || !this._options.fetch) return;
+      const generation = ++this._generation; // a newer subscription makes older replies stale
+      if (!this._held) this._held = [];
+      this._fetch(generation, this.position, 0);
+    }
+
+    _fetch(generation, since, attempt) {
+      this._options.fetch(since).then(
+        (reply) => {
+          if (generation === this._generation) this._recovered(since, reply);
+        },
+        (error) => {
+          if (generation !== this._generation) return;
+          // An unreachable or failing server (a deploy, a restart) gets a few more tries before
+          // the page is told; a refusal (4xx) is final at once.
+          if (isTransient(error) && attempt < HISTORY_RETRIES) {
+            setTimeout(() => {
+              if (generation === this._generation) this._fetch(generation, since, attempt + 1);
+            }, transientRetryDelay(attempt));
+            return;
+          }
+          this._options.failed(error);
+          this._release();
+        }
+      );
+    }
+
+    _recovered(since, reply) {
+      if (reply.resync) {
+        // The gap is older than the kept window: the page must reload its state instead.
+        if (Number.isInteger(reply.position)) this.position = Math.max(this.position, reply.position);
+        this._options.resync({ since: since, position: reply.position });
+      } else {
+        for (const missed of reply.events) {
+          this._accept(missed.id, missed.position, missed.event, missed.data, {});
+        }
+      }
+      this._release();
+    }
+
+    _release() {
+      const held = this._held || [];
+      this._held = null;
+      for (const [event, data, metadata] of held) this._live(event, data, metadata);
+    }
+
+    _live(event, data, metadata) {
+      const envelope = unwrapEnvelope(data);
+      if (envelope) this._accept(envelope.id, envelope.position, event, envelope.data, metadata);
+      else this._options.deliver(event, data, metadata);
+    }
+
+    _accept(id, position, event, data, metadata) {
+      if (this._ids.has(id) || (this.position !== null && position <= this.position)) return; // seen already
+      this._ids.add(id);
+      this._idOrder.push(id);
+      if (this._idOrder.length > REMEMBERED_IDS) this._ids.delete(this._idOrder.shift());
+      this.position = position;
+      this._options.deliver(event, data, metadata);
+    }
+  }
+
   // -- channels ------------------------------------------------------------------------------
 
   class Channel extends Emitter {
-    constructor(name, client) {
+    constructor(name, client, options) {
       super();
       this.name = name;
       this.pusher = client;
+      // Channels of the client emit their events on its global emitter too; the user's
+      // server-to-user channel does not (the client routes those itself).
+      this._global = !(options && options.global === false);
+      const endpoint = client.config.historyEndpoint;
+      if (options && options.since != null && !endpoint) {
+        log('subscribe(' + name + ', {since}) without a historyEndpoint: missed events cannot be fetched');
+      }
+      this._recovery = new Recovery({
+        since: options && options.since,
+        fetch: endpoint ? (since) => fetchHistory(endpoint, name, since) : null,
+        deliver: (event, data, metadata) => this._deliver(event, data, metadata),
+        resync: (details) => {
+          log('history of ' + name + ' is gone since position ' + details.since + ': pushbridge:resync');
+          this.emit('pushbridge:resync', details);
+        },
+        failed: (error) => {
+          log('recovery of ' + name + ' failed:', error.message);
+          this.emit('pushbridge:history_error', errorDetails('HistoryError', error));
+        },
+      });
       this.subscribed = false;
       this.subscriptionPending = false;
       this.subscriptionCount = null;
@@ -191,6 +402,7 @@
       // so a late auth reply is dropped instead of being sent on the wrong socket.
       this._attempt = 0;
       this._subscribeSent = false;
+      this._authFailures = 0;
     }
 
     /** Send a client event. Like pusher-js, the name must start with "client-". */
@@ -227,10 +439,14 @@
         (error) => {
           if (stale()) return;
           this.subscriptionPending = false;
-          log('auth for ' + this.name + ' failed:', error.message);
-          const details = { type: 'AuthError', error: error.message };
-          if (error.status !== undefined) details.status = error.status;
-          this.emit('pusher:subscription_error', details);
+          log('subscription to ' + this.name + ' refused:', error.message);
+          this.emit('pusher:subscription_error', errorDetails('AuthError', error));
+          // Django restarting or unreachable is no refusal: try again while the socket lasts.
+          if (isTransient(error)) {
+            setTimeout(() => {
+              if (!stale() && client.channels.get(this.name) === this) this._subscribe();
+            }, transientRetryDelay(this._authFailures++));
+          }
         }
       );
     }
@@ -253,20 +469,34 @@
       if (event === 'pusher_internal:subscription_succeeded') {
         this.subscriptionPending = false;
         this.subscribed = true;
+        this._authFailures = 0;
         this._succeeded(message.data);
       } else if (event === 'pusher_internal:subscription_count') {
         if (message.data && message.data.subscription_count) this.subscriptionCount = message.data.subscription_count;
         this.emit('pusher:subscription_count', message.data);
       } else if (event.indexOf('pusher_internal:') === 0) {
         this._internal(message);
-      } else {
+      } else if (event.indexOf('pusher:') === 0) {
         if (event === 'pusher:subscription_error') this.subscriptionPending = false;
-        this.emit(event, message.data, message.user_id !== undefined ? { user_id: message.user_id } : {});
+        this._deliver(event, message.data, {});
+      } else {
+        this._recovery.receive(event, message.data, message.user_id !== undefined ? { user_id: message.user_id } : {});
       }
+    }
+
+    /** The last history position this channel delivered (null for channels without history). */
+    get position() {
+      return this._recovery.position;
+    }
+
+    _deliver(event, data, metadata) {
+      this.emit(event, data, metadata);
+      if (this._global) this.pusher.global_emitter.emit(event, data);
     }
 
     _succeeded(data) {
       this.emit('pusher:subscription_succeeded', data);
+      this._recovery.subscribed();
     }
 
     _internal() {}
@@ -304,8 +534,8 @@
   }
 
   class PresenceChannel extends PrivateChannel {
-    constructor(name, client) {
-      super(name, client);
+    constructor(name, client, options) {
+      super(name, client, options);
       this.members = new Members();
     }
 
@@ -333,6 +563,7 @@
       this.members.count = presence.count || 0;
       this.members.me = this.members.get(this.members.myID);
       this.emit('pusher:subscription_succeeded', this.members);
+      this._recovery.subscribed();
     }
 
     _internal(message) {
@@ -375,6 +606,7 @@
       this.serverToUserChannel = null;
       this._waiters = [];
       this._attempt = 0;
+      this._failures = 0;
     }
 
     signin() {
@@ -395,10 +627,15 @@
         },
         (error) => {
           if (attempt !== this._attempt) return;
-          const details = { type: 'AuthError', error: error.message };
-          if (error.status !== undefined) details.status = error.status;
-          this.emit('pusher:signin_error', details);
+          log('signin refused:', error.message);
+          this.emit('pusher:signin_error', errorDetails('AuthError', error));
           this._cleanup();
+          if (isTransient(error)) {
+            const current = this._attempt; // a disconnect or a newer signin makes this retry stale
+            setTimeout(() => {
+              if (current === this._attempt && socketId === client.connection.socket_id) this._signin();
+            }, transientRetryDelay(this._failures++));
+          }
         }
       );
     }
@@ -415,7 +652,8 @@
       }
       if (this.serverToUserChannel) this.serverToUserChannel.unbind_all()._disconnect();
       this.user_data = userData;
-      const channel = new Channel('#server-to-user-' + userData.id, this.pusher);
+      this._failures = 0;
+      const channel = new Channel('#server-to-user-' + userData.id, this.pusher, { global: false });
       channel.bind_global((event, payload) => {
         if (event.indexOf('pusher:') !== 0 && event.indexOf('pusher_internal:') !== 0) this.emit(event, payload);
       });
@@ -764,7 +1002,11 @@
 
     signin() { this.user.signin(); return this; }
 
-    subscribe(name) {
+    /**
+     * subscribe(name, {since}): `since` is the channel's history position when the page was
+     * rendered ({% pushbridge_position %}); events after it are fetched once subscribed.
+     */
+    subscribe(name, options) {
       if (typeof name !== 'string' || !name) throw new Error('subscribe() needs a channel name.');
       let channel = this.channels.get(name);
       if (channel) {
@@ -781,7 +1023,7 @@
         throw new Error("Cannot subscribe to '" + name + "': channel names starting with # are reserved.");
       }
       const Kind = kind === 'presence' ? PresenceChannel : kind === 'private' ? PrivateChannel : Channel;
-      channel = new Kind(name, this);
+      channel = new Kind(name, this, { since: options && options.since });
       this.channels.set(name, channel);
       if (this.connection.state === 'connected') channel._subscribe();
       return channel;
@@ -835,21 +1077,16 @@
     }
 
     _csrfHeaders(url) {
-      if (!isSameOrigin(url)) return {};
-      const token = this.config.csrfToken || readCookie(this.config.csrfCookieName);
-      const headers = {};
-      if (token) headers[this.config.csrfHeaderName] = token;
-      return headers;
+      return csrfHeaders(this.config, url);
     }
 
     _route(message) {
       const internal = message.event.indexOf('pusher_internal:') === 0;
-      if (message.channel) {
-        const channel = this.channels.get(message.channel);
-        if (channel) channel._handle(message);
-      }
+      // A subscribed channel emits its events globally itself, after any recovery it holds them for.
+      const channel = message.channel ? this.channels.get(message.channel) : undefined;
+      if (channel) channel._handle(message);
       this.user._handle(message);
-      if (!internal) this.global_emitter.emit(message.event, message.data);
+      if (!internal && !channel) this.global_emitter.emit(message.event, message.data);
     }
   }
 
@@ -862,6 +1099,12 @@
   }
 
   PushBridge.VERSION = VERSION;
+  // The parts the pusher-js adapter (pushbridge-pusher.js) shares, so recovery has one owner.
+  PushBridge.Emitter = Emitter;
+  PushBridge.Recovery = Recovery;
+  PushBridge.csrfHeaders = csrfHeaders;
+  PushBridge.fetchHistory = fetchHistory;
+  PushBridge.unwrapEnvelope = unwrapEnvelope;
   PushBridge.logToConsole = false;
   return PushBridge;
 });

@@ -34,6 +34,7 @@ import pytest
 
 from pushbridge.server import EmbeddedServer
 from pushbridge.signing import sign_channel, sign_user
+from tests.browser.live_django import DjangoSite
 from tests.chromium import launched_chromium
 
 REPO = Path(__file__).resolve().parents[2]
@@ -399,3 +400,33 @@ def name() -> Callable[[str], str]:
     """Unique channel names, so tests sharing the session's server never see each other."""
     suffix = uuid.uuid4().hex[:10]
     return lambda prefix: f"{prefix}{suffix}"
+
+
+@pytest.fixture(scope="session")
+def django_site(push_server: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DjangoSite]:
+    """The real Django site of ``tests.browser.django_site``, sending to the session's push server."""
+    site = DjangoSite(push_port=push_server.port, directory=tmp_path_factory.mktemp("django-site")).start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture
+def open_django_page(browser: Any, django_site: DjangoSite) -> Iterator[Callable[..., ShimPage]]:
+    """Factory: ``open_django_page("pusher-js", user="alice")`` loads a page of the Django site
+    for that client in a fresh context, logged in as ``user``. Uncaught page errors fail the test."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_(client: str = "shim", user: str | None = None, channel: str | None = None) -> ShimPage:
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.on("pageerror", lambda error: errors.append(f"{client}/{user}: {error}"))
+        page.goto(django_site.page_url(client, user, channel))
+        return ShimPage(page)
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert errors == [], f"uncaught errors in the pages: {errors}"

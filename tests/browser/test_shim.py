@@ -73,6 +73,7 @@ def test_auth_refusal_and_api_misuse_are_reported(open_page: OpenPage, name: Nam
     error = page.wait("() => window.sub_error")
     assert error["type"] == "AuthError"
     assert error["status"] == 403
+    assert error["reason"] == f"mallory may not join {forbidden}"  # the view's JSON "error"
     assert page.js("(n) => window.pb.channel(n).subscribed", forbidden) is False
 
     messages = page.js(
@@ -397,3 +398,54 @@ def test_interoperates_with_pusher_js(
         ]
     finally:
         context.close()
+
+
+def test_unbind_forms_and_resubscription_events(open_page: OpenPage, sdk: pusher.Pusher, name: Name) -> None:
+    """unbind(event, callback), unbind(event), unbind_global() and unbind_all() as in pusher-js
+    (global callbacks run first); pusher:subscription_succeeded again after a reconnect."""
+    page = open_page()
+    page.connect()
+    channel = name("binds-")
+    page.js(
+        """(n) => {
+            window.log = [];
+            const c = window.pb.subscribe(n);
+            window.one = (d) => log.push('one:' + d.n);
+            c.bind('tick', window.one);
+            c.bind('tick', (d) => log.push('two:' + d.n));
+            c.bind('tock', (d) => log.push('tock:' + d.n));
+            c.bind_global((event, d) => { if (event !== 'pusher:subscription_succeeded') log.push('global:' + d.n); });
+            c.bind('pusher:subscription_succeeded', () => log.push('succeeded'));
+        }""",
+        channel,
+    )
+    page.wait("(n) => window.pb.channel(n).subscribed", channel)
+
+    def step(action: str, n: int) -> list[str]:
+        page.js(action, channel)
+        page.js("() => { window.log = []; }")
+        sdk.trigger(channel, "tick", {"n": n})
+        sdk.trigger(channel, "tock", {"n": n})
+        page.wait(f"() => log.includes('tock:{n}')")  # tick was delivered before it, on the same socket
+        return list(page.js("() => window.log"))
+
+    assert step("() => null", 1) == ["global:1", "one:1", "two:1", "global:1", "tock:1"]
+    assert step("(n) => window.pb.channel(n).unbind('tick', window.one)", 2) == [
+        "global:2",
+        "two:2",
+        "global:2",
+        "tock:2",
+    ]
+    assert step("(n) => window.pb.channel(n).unbind('tick')", 3) == ["global:3", "global:3", "tock:3"]
+    assert step("(n) => window.pb.channel(n).unbind_global()", 4) == ["tock:4"]
+
+    page.js("(n) => { window.log = []; window.pb.disconnect(); window.pb.connect(); }", channel)
+    page.wait("() => window.log.includes('succeeded')")
+    page.js(
+        "(n) => { window.pb.channel(n).unbind_all(); window.pb.channel(n).bind('marker', () => log.push('marker')); }",
+        channel,
+    )
+    sdk.trigger(channel, "tock", {"n": 5})
+    sdk.trigger(channel, "marker", {})
+    page.wait("() => window.log.includes('marker')")
+    assert page.js("() => window.log") == ["succeeded", "marker"]

@@ -18,7 +18,7 @@ from django.template import Context, Template
 from django.test import override_settings
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pushbridge"
-SHIM_FILES = ("pushbridge.js", "pushbridge.mjs")
+SHIM_FILES = ("pushbridge.js", "pushbridge.mjs", "pushbridge-pusher.js", "pushbridge.d.ts", "pushbridge-pusher.d.ts")
 
 
 def test_static_dir_is_a_relative_symlink_to_the_sources() -> None:

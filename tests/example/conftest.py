@@ -256,10 +256,12 @@ def browser() -> Iterator[Any]:
 def login(browser: Any, site: DemoSite) -> Iterator[Callable[..., DemoPage]]:
     """Factory: ``login("ann")`` logs ann in through the login form, in a context of her own.
 
-    ``login("ann", site=other)`` uses another copy of the site. Uncaught page errors fail the test.
+    ``login("ann", site=other)`` uses another copy of the site. Uncaught page errors, and any
+    404 (a missing script, style or icon), fail the test.
     """
     contexts: list[Any] = []
     errors: list[str] = []
+    not_found: list[str] = []
 
     def login_(username: str, site: DemoSite = site) -> DemoPage:
         context = browser.new_context(viewport={"width": 1180, "height": 720})
@@ -267,6 +269,7 @@ def login(browser: Any, site: DemoSite) -> Iterator[Callable[..., DemoPage]]:
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
+        page.on("response", lambda response: response.status == 404 and not_found.append(response.url))
         page.goto(f"{site.url}/login/")
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", PASSWORD)
@@ -278,3 +281,4 @@ def login(browser: Any, site: DemoSite) -> Iterator[Callable[..., DemoPage]]:
     for context in contexts:
         context.close()
     assert errors == [], f"uncaught errors in the pages: {errors}"
+    assert not_found == [], f"404s in the pages: {not_found}"

@@ -96,7 +96,8 @@ class _KeepFirst(dict):  # type: ignore[type-arg]
 
 
 class PysherPeer:
-    """A pysher client pointed at the embedded server (pusher-protocol.md section 8)."""
+    """A pysher client pointed at the embedded server (the protocol:
+    https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol/)."""
 
     def __init__(self, host: str, port: int, key: str, secret: str, user_data: dict[str, Any] | None = None) -> None:
         self.log = EventLog()

@@ -44,6 +44,10 @@ def core(clock: Clock) -> PusherCore:
     return PusherCore([app], clock=clock, wall_clock=lambda: 1_700_000_000.0)
 
 
+#: What ``core.stats()`` says of a core with one app once every connection is gone.
+NOTHING_LEFT = {"apps": 1, "connections": 0, "channels": 0, "subscriptions": 0, "users": 0, "members": 0, "cached": 0}
+
+
 def frames_to(outputs: list[Output], conn: Connection) -> list[dict[str, Any]]:
     """Decoded frames that ``outputs`` would deliver to ``conn``, in order."""
     result = []
@@ -153,7 +157,7 @@ def test_idle_connection_is_pinged_then_closed_with_4201(core: PusherCore, clock
     assert [c.code for c in closes(outputs)] == [4201]
 
 
-def test_any_message_or_transport_ping_resets_the_idle_timer(core: PusherCore, clock: Clock) -> None:
+def test_any_message_resets_the_idle_timer(core: PusherCore, clock: Clock) -> None:
     conn = connect(core)
     clock.now += 140
     core.tick()
@@ -161,9 +165,33 @@ def test_any_message_or_transport_ping_resets_the_idle_timer(core: PusherCore, c
     clock.now += 100
     assert core.tick() == []
     clock.now += 40
-    core.touch(conn)  # a WebSocket-level ping
+    core.tick()
+    send(core, conn, "pusher:ping")
     clock.now += 100
     assert closes(core.tick()) == []
+
+
+def test_websocket_pings_and_pongs_are_no_sign_of_life(core: PusherCore, clock: Clock) -> None:
+    """A client that never reads can still send pings: they must not keep it connected."""
+    conn = connect(core)
+    clock.now += 120
+    assert frames_to(core.tick(), conn) == [{"event": "pusher:ping", "data": {}}]
+    for _ in range(30):
+        clock.now += 1
+        assert core.receive_ping(conn, b"x") == [Pong(conn, b"x")]
+        assert core.receive_pong(conn) == []
+    outputs = core.tick()
+    assert [c.code for c in closes(outputs)] == [4201]
+
+
+def test_websocket_pongs_are_charged_to_the_rate_limit(clock: Clock) -> None:
+    limits = PUSHER_LIMITS.replace(max_messages_burst=2, max_messages_per_second=1, max_messages_refused=1)
+    core = PusherCore([AppConfig("1", KEY, SECRET, limits=limits)], clock=clock)
+    conn = connect(core)
+    assert core.receive_pong(conn) == core.receive_pong(conn) == []
+    [refused] = frames_to(core.receive_pong(conn), conn)
+    assert refused["data"]["code"] == 4301
+    assert [c.code for c in closes(core.receive_pong(conn))] == [4100]
 
 
 def test_shutdown_sends_4200_to_everyone(core: PusherCore) -> None:
@@ -841,7 +869,7 @@ def test_shutdown_does_not_fan_out_member_removed(core: PusherCore) -> None:
     events = hooks(outputs)
     assert sorted(e["user_id"] for e in events if e["name"] == "member_removed") == sorted(str(i) for i in range(100))
     assert sorted(e["channel"] for e in events if e["name"] == "channel_vacated") == ["news", "presence-big"]
-    assert core.stats() == {"apps": 1, "connections": 0, "channels": 0, "users": 0, "members": 0, "cached": 0}
+    assert core.stats() == NOTHING_LEFT
     assert core.closed(conns[0]) == []
 
 
@@ -886,11 +914,27 @@ def test_disconnect_frees_users_members_and_channels(core: PusherCore) -> None:
     subscribe(core, a, "presence-c", {"user_id": "alice"})
     subscribe(core, a, "private-c")
     subscribe(core, b, "presence-c", {"user_id": "bob"})
-    assert core.stats() == {"apps": 1, "connections": 2, "channels": 2, "users": 1, "members": 2, "cached": 0}
+    assert core.stats() == {
+        "apps": 1,
+        "connections": 2,
+        "channels": 2,
+        "subscriptions": 3,
+        "users": 1,
+        "members": 2,
+        "cached": 0,
+    }
     core.closed(a)
-    assert core.stats() == {"apps": 1, "connections": 1, "channels": 1, "users": 0, "members": 1, "cached": 0}
+    assert core.stats() == {
+        "apps": 1,
+        "connections": 1,
+        "channels": 1,
+        "subscriptions": 1,
+        "users": 0,
+        "members": 1,
+        "cached": 0,
+    }
     core.closed(b)
-    assert core.stats() == {"apps": 1, "connections": 0, "channels": 0, "users": 0, "members": 0, "cached": 0}
+    assert core.stats() == NOTHING_LEFT
 
 
 def test_client_events_disabled_for_the_app(clock: Clock) -> None:
@@ -940,3 +984,50 @@ def test_expired_cache_entries_are_freed_on_tick(core: PusherCore, clock: Clock)
     clock.now += 1
     core.tick()
     assert core.stats()["cached"] == 0
+
+
+def test_subscriptions_per_address_are_budgeted_and_freed_on_leave(clock: Clock) -> None:
+    core = PusherCore([AppConfig("1", KEY, SECRET)], clock=clock, max_subscriptions_per_address=3)
+    a, _ = core.open(KEY, {}, "10.0.0.1")
+    b, _ = core.open(KEY, {}, "10.0.0.1")
+    other, _ = core.open(KEY, {}, "10.0.0.2")
+    unknown, _ = core.open(KEY, {}, None)
+    for conn, channel in ((a, "one"), (a, "two"), (b, "three")):
+        assert frames_to(subscribe(core, conn, channel), conn)[0]["event"] == "pusher_internal:subscription_succeeded"
+    [refused] = frames_to(subscribe(core, b, "four"), b)
+    assert refused["event"] == "pusher:subscription_error"
+    assert refused["data"] == {
+        "type": "LimitReached",
+        "error": "Connections from 10.0.0.1 hold 3 subscriptions, the limit per address.",
+        "status": 4100,
+    }
+    assert frames_to(subscribe(core, a, "one"), a)[0]["event"] == "pusher_internal:subscription_succeeded"
+    for conn, channels in ((other, 3), (unknown, 4)):  # another address; an address not counted
+        for channel in ("one", "two", "three", "four")[:channels]:
+            assert frames_to(subscribe(core, conn, channel), conn)[0]["event"].endswith("subscription_succeeded")
+    send(core, a, "pusher:unsubscribe", {"channel": "two"})
+    assert frames_to(subscribe(core, b, "four"), b)[0]["event"] == "pusher_internal:subscription_succeeded"
+    core.closed(b)
+    assert frames_to(subscribe(core, a, "five"), a)[0]["event"] == "pusher_internal:subscription_succeeded"
+
+
+def test_a_signin_timeout_closes_connections_that_do_not_sign_in_with_4009(clock: Clock) -> None:
+    core = PusherCore([AppConfig("1", KEY, SECRET)], clock=clock, signin_timeout=5)
+    quiet, signed = connect(core), connect(core)
+    signin(core, signed, {"id": "alice"})
+    clock.now += 4.9
+    assert closes(core.tick()) == []
+    clock.now += 0.1
+    outputs = core.tick()
+    assert [(c.conn, c.code) for c in closes(outputs)] == [(quiet, 4009)]
+    assert frames_to(outputs, quiet)[0]["data"] == {"code": 4009, "message": "Connection not signed in within 5 s."}
+    assert not signed.closed
+
+
+def test_without_a_signin_timeout_nobody_has_to_sign_in(core: PusherCore, clock: Clock) -> None:
+    conn = connect(core)
+    send(core, conn, "pusher:ping")
+    clock.now += 3600
+    core.tick()
+    send(core, conn, "pusher:pong", {})
+    assert closes(core.tick()) == []

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -17,12 +18,13 @@ import requests
 import websocket
 from aiohttp import web
 
+from pushbridge.engine.executor import Peer
+from pushbridge.engine.webhook_endpoints import WebhookEndpoint
 from pushbridge.limits import PUSHER_LIMITS
 from pushbridge.protocol import AppConfig
 from pushbridge.server import (
     EmbeddedServer,
     ServerOptions,
-    _Peer,
     build_parser,
     hard_frame_limit,
     min_frame_bytes,
@@ -210,6 +212,38 @@ def test_command_line_flags_set_the_per_connection_limits() -> None:
     args = ["--max-channels-per-connection", "5", "--max-messages-per-second", "7", "--max-messages-burst", "9"]
     limits = server_from_args(build_parser().parse_args(args)).app.limits
     assert (limits.max_channels_per_connection, limits.max_messages_per_second, limits.max_messages_burst) == (5, 7, 9)
+
+
+def test_command_line_flags_set_the_limits_that_hold_under_attack() -> None:
+    args = ["--header-timeout", "2.5", "--max-open-connections", "40", "--max-connections-per-address", "4"]
+    args += ["--max-subscriptions-per-address", "9", "--trusted-proxy", "10.0.0.9", "--trusted-proxy", "::1"]
+    server = server_from_args(build_parser().parse_args(args))
+    assert server.options.header_timeout == 2.5
+    admission = server.admission
+    assert (admission.max_open, admission.per_address, admission.exempt) == (40, 4, {"10.0.0.9", "::1"})
+    assert server.options.max_subscriptions_per_address == 9
+
+
+def test_by_default_the_local_host_is_exempt_from_the_limits_per_address() -> None:
+    admission = server_from_args(build_parser().parse_args([])).admission
+    assert admission.exempt == {"127.0.0.1", "::1"}
+    for _ in range(admission.per_address + 1):
+        assert admission.admit("127.0.0.1") is None
+    for _ in range(admission.per_address):
+        assert admission.admit("127.0.0.2") is None
+    assert (
+        admission.admit("127.0.0.2")
+        == f"Too many connections from 127.0.0.2: the limit is {admission.per_address} per address."
+    )
+
+
+def test_by_default_the_connection_cap_follows_the_descriptor_limit() -> None:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    admission = server_from_args(build_parser().parse_args([])).admission
+    assert admission.max_open == soft - max(32, soft // 10)
+    assert admission.per_address == min(256, admission.max_open // 2)
 
 
 def test_thread_mode_context_manager_and_pysher_reconnect_after_restart() -> None:
@@ -480,13 +514,23 @@ def test_an_unexpected_error_costs_one_connection_a_pusher_error_and_http_a_json
 
 
 class _StalledTransport:
-    """A transport whose reader never reads: every write stays in the buffer."""
+    """A transport whose reader never reads: every write stays in the buffer.
 
-    def __init__(self) -> None:
+    Like asyncio's transports, it pauses its protocol (here: reports the overflow) once, when
+    the buffer goes over the high-water mark.
+    """
+
+    def __init__(self, high: int = 0, on_overflow: Callable[[], None] = lambda: None) -> None:
         self.writes: list[bytes] = []
+        self.high = high
+        self.on_overflow = on_overflow
+        self.paused = False
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
+        if self.high and not self.paused and self.get_write_buffer_size() > self.high:
+            self.paused = True
+            self.on_overflow()
 
     def is_closing(self) -> bool:
         return False
@@ -518,8 +562,8 @@ def test_a_laggard_dropped_during_a_fanout_gets_nothing_after_its_pusher_error()
         server = EmbeddedServer(app_id=APP_ID, key=KEY, secret=SECRET, options=ServerOptions(max_buffer_bytes=limit))
         core = server.core
         conn, _ = core.open(KEY, {})
-        transport = _StalledTransport()
-        conn.sink = _Peer(_ClosableWs(), transport)  # type: ignore[arg-type]
+        transport = _StalledTransport(limit, lambda: server.executor.overflowed(conn))
+        conn.sink = Peer(_ClosableWs(), transport)  # type: ignore[arg-type]
         channels = [f"c{i}" for i in range(100)]
         for channel in channels:
             core.receive(conn, json.dumps({"event": "pusher:subscribe", "data": {"channel": channel}}))
@@ -527,8 +571,8 @@ def test_a_laggard_dropped_during_a_fanout_gets_nothing_after_its_pusher_error()
         body = json.dumps({"name": "e", "channels": channels, "data": "x" * 10_000}).encode()
         query = "&".join(f"{k}={v}" for k, v in _signed(body).items())
         reply = core.http("POST", f"/apps/{APP_ID}/events?{query}", body)
-        server._apply(reply.outputs)
-        await asyncio.gather(*server._closing_tasks)
+        server.executor.apply(reply.outputs)
+        await asyncio.gather(*server.executor.closing_tasks)
         assert conn.closed
         last = json.loads(_unframe(transport.writes[-1]))
         assert last["event"] == "pusher:error"
@@ -577,7 +621,7 @@ def test_a_handshake_under_way_when_shutdown_begins_is_refused_with_4200(monkeyp
 
         async def prepare_while_stopping(self: web.WebSocketResponse, request: web.Request) -> Any:
             stopping.append(asyncio.ensure_future(server.stop()))
-            while not server._stopping:
+            while not server.stopping:
                 await asyncio.sleep(0)
             return await prepare(self, request)
 
@@ -602,7 +646,7 @@ def test_a_handshake_under_way_when_shutdown_begins_is_refused_with_4200(monkeyp
 
 def test_webhook_configuration_is_derived_and_checked() -> None:
     single = EmbeddedServer(port=0, app_id="1", webhook_urls={"1": "http://127.0.0.1:9/hook"})
-    assert single.webhook_urls == {"1": "http://127.0.0.1:9/hook"}
+    assert single.webhooks == {"1": (WebhookEndpoint("http://127.0.0.1:9/hook"),)}
     assert single.app.webhooks
     assert not EmbeddedServer(port=0, app_id="1").app.webhooks
     apps = [AppConfig("a", "ka", "sa"), AppConfig("b", "kb", "sb", webhooks=True)]
@@ -613,3 +657,7 @@ def test_webhook_configuration_is_derived_and_checked() -> None:
         EmbeddedServer(port=0, apps=apps, webhook_urls={"c": "http://127.0.0.1:9/c"})
     with pytest.raises(ValueError, match="webhook_urls"):
         EmbeddedServer(port=0, apps=apps, webhook_url="http://127.0.0.1:9/a")
+    with pytest.raises(ValueError, match="app_webhooks"):
+        EmbeddedServer(port=0, apps=apps, webhooks=[WebhookEndpoint("http://127.0.0.1:9/a")])
+    with pytest.raises(ValueError, match=r"app id\(s\) \['c'\]"):
+        EmbeddedServer(port=0, apps=apps, app_webhooks={"c": [WebhookEndpoint("http://127.0.0.1:9/c")]})

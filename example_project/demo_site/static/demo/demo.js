@@ -9,24 +9,9 @@
 
   const config = JSON.parse(document.getElementById("pushbridge-config").textContent);
 
-  /** pusher-js takes the same configuration under its own option names; CSRF goes in headers. */
-  function pusherJsClient() {
-    const headers = {};
-    if (config.csrfToken) headers[config.csrfHeaderName] = config.csrfToken;
-    const options = {
-      cluster: config.cluster || "local", // required by pusher-js, unused once wsHost is given
-      wsHost: config.wsHost,
-      forceTLS: config.forceTLS,
-      enabledTransports: ["ws", "wss"],
-      channelAuthorization: { endpoint: config.channelAuthorization.endpoint, transport: "ajax", headers },
-      userAuthentication: { endpoint: config.userAuthentication.endpoint, transport: "ajax", headers },
-    };
-    if (config.wsPort) options.wsPort = config.wsPort;
-    if (config.wssPort) options.wssPort = config.wssPort;
-    return new Pusher(config.key, options);
-  }
-
-  const client = document.body.dataset.client === "pusher-js" ? pusherJsClient() : PushBridge.fromPage();
+  // pusher-js takes the same configuration under its own option names (CSRF header included):
+  // pushbridge-pusher.js translates it.
+  const client = document.body.dataset.client === "pusher-js" ? PushBridgePusher.fromPage(Pusher) : PushBridge.fromPage();
 
   /**
    * POST JSON to a Django view with the CSRF token and X-Socket-ID (so the events the view
@@ -82,17 +67,28 @@
     setTimeout(() => box.remove(), 6000);
   }
 
+  function setBadge(count) {
+    const badge = document.getElementById("notification-count");
+    badge.textContent = count;
+    badge.hidden = count === 0;
+  }
+
   function addNotification(notification) {
     const list = document.getElementById("notification-list");
     const empty = list.querySelector(".empty");
     if (empty) empty.remove();
     const link = el("a", { href: notification.url || "#" }, notification.text);
-    list.prepend(el("li", { className: "unread" }, link));
-    const badge = document.getElementById("notification-count");
-    badge.textContent = Number(badge.textContent || 0) + 1;
-    badge.hidden = false;
-    // No pop-up for news about the very page in view (a message in the open room): it shows there.
-    if (notification.url !== window.location.pathname) toast(notification.text, notification.url);
+    // News about the very page in view (a message in the open room) is read as it shows there:
+    // no pop-up, no unread count, and the server is told, so a reload agrees.
+    const inView = notification.url === window.location.pathname;
+    list.prepend(el("li", { className: inView ? "" : "unread" }, link));
+    if (inView) {
+      const url = document.body.dataset.notificationReadUrl.replace("/0/", "/" + notification.id + "/");
+      post(url).then((reply) => setBadge(reply.unread));
+    } else {
+      setBadge(Number(document.getElementById("notification-count").textContent || 0) + 1);
+      toast(notification.text, notification.url);
+    }
   }
 
   const userId = document.body.dataset.userId;
