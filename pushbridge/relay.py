@@ -287,7 +287,10 @@ class Relay:
                 return BUSY_RETRY_SECONDS
             if result.wait is not None:
                 return result.wait
-            if result.idle:
+            if result.idle or result.sent + result.failed < self.batch:
+                # A turn that took fewer rows than it could found the queue empty: rows
+                # committed since then have woken this relay again (the wake-up is kept), so
+                # an extra turn to learn "nothing left" would only cost commits.
                 return None
 
     def wake(self) -> None:

@@ -54,7 +54,7 @@ def send_batch(events: Sequence[Event], backend: BaseBackend, *, on_commit: bool
     database = commit.open_transaction(on_commit)
     if database is not None:
         batch = list(events)
-        commit.after_commit(database, lambda: deliver(batch, backend), alias=backend.alias, events=batch)  # type: ignore[arg-type]
+        commit.after_commit(database, lambda: deliver(batch, backend), alias=backend.alias, events=batch)
         return []
     return deliver(events, backend)
 

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 
 from pushbridge.backends import get_backend
 from pushbridge.dispatch import failures, retry
@@ -203,7 +204,7 @@ class BackgroundSender:
         for request in requests_for(events, backend.limits.max_batch_size):
             try:
                 retry.call(
-                    lambda r=request: send_request(backend, r),  # type: ignore[misc]
+                    partial(send_request, backend, request),
                     self.policy,
                     what=f"{self.alias!r} background send of {len(request)} event(s)",
                     stopping=self._stopping,

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 
 from pushbridge.errors import PushbridgeError
+from pushbridge.events import Event
 
 logger = logging.getLogger("pushbridge.dispatch")
 
@@ -34,7 +35,7 @@ def open_transaction(on_commit: bool | None = None) -> str | None:
     return DEFAULT_DB_ALIAS
 
 
-def after_commit(database: str, send: Callable[[], object], *, alias: str, events: list[object]) -> None:
+def after_commit(database: str, send: Callable[[], object], *, alias: str, events: list[Event]) -> None:
     """Run ``send`` once ``database``'s transaction commits; a failure then is announced, not raised.
 
     Raising after the commit would turn a request whose data is saved into an error page.
@@ -47,6 +48,6 @@ def after_commit(database: str, send: Callable[[], object], *, alias: str, event
         except PushbridgeError as exc:
             from pushbridge.dispatch import failures
 
-            failures.announce(alias, events, exc)  # type: ignore[arg-type]
+            failures.announce(alias, events, exc)
 
     transaction.on_commit(send_after_commit, using=database, robust=True)

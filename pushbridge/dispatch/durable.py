@@ -77,7 +77,7 @@ def store(events: list[Event], backend: BaseBackend, *, on_commit: bool | None =
     from pushbridge.dispatch import deliver
 
     if in_transaction:
-        commit.after_commit(db, lambda: deliver(wire, backend), alias=config.alias, events=wire)  # type: ignore[arg-type]
+        commit.after_commit(db, lambda: deliver(wire, backend), alias=config.alias, events=wire)
         return []
     return deliver(wire, backend)
 
