@@ -200,16 +200,17 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reuse-port", action="store_true", help="listen with SO_REUSEPORT (what --workers uses)")
 
 
-def check_cluster_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse cluster flags that cannot work together, naming the value at fault."""
+def cluster_args_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with cluster flags that cannot work together, naming the value at fault."""
     if args.workers < 1:
-        parser.error(f"--workers must be at least 1, not {args.workers}.")
+        return f"--workers must be at least 1, not {args.workers}."
     if args.workers > 1 and not args.redis:
-        parser.error(f"--workers {args.workers} needs --redis URL: without it each worker would be a separate server.")
+        return f"--workers {args.workers} needs --redis URL: without it each worker would be a separate server."
     if args.workers > 1 and args.port == 0:
-        parser.error(f"--workers {args.workers} needs a fixed --port: with port 0 each worker would get its own.")
+        return f"--workers {args.workers} needs a fixed --port: with port 0 each worker would get its own."
     if args.node_timeout <= 0:
-        parser.error(f"--node-timeout must be positive seconds, not {args.node_timeout}.")
+        return f"--node-timeout must be positive seconds, not {args.node_timeout}."
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,10 +301,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the server from the command line until SIGINT or SIGTERM; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_cluster_args(parser, args)
+    problem = cluster_args_problem(args)
+    if problem:
+        parser.error(problem)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.workers > 1:
-        return run_workers(list(sys.argv[1:] if argv is None else argv), args.workers)
+        flags = list(sys.argv[1:] if argv is None else argv)
+        return run_workers([sys.executable, "-m", "pushbridge.server", *flags], args.workers)
     server = server_from_args(args)
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.

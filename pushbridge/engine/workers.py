@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
@@ -21,14 +20,19 @@ from types import FrameType
 RESPAWN_DELAY = 1.0
 
 
-def worker_command(argv: Sequence[str]) -> list[str]:
-    """The command line of one worker: the same flags, one process, a shared port."""
-    return [sys.executable, "-m", "pushbridge.server", *argv, "--workers", "1", "--reuse-port"]
+def worker_command(command: Sequence[str]) -> list[str]:
+    """The command line of one worker: the same command and flags, one process, a shared port.
+
+    ``command`` is the whole command line that asked for workers (``python -m
+    pushbridge.server ...`` or ``python manage.py pushbridge_server ...``); the flags added last
+    win over the ``--workers`` it holds.
+    """
+    return [*command, "--workers", "1", "--reuse-port"]
 
 
-def run_workers(argv: Sequence[str], count: int) -> int:
-    """Run ``count`` workers until SIGINT or SIGTERM; return the exit status."""
-    command = worker_command(argv)
+def run_workers(command: Sequence[str], count: int) -> int:
+    """Run ``count`` workers of ``command`` until SIGINT or SIGTERM; return the exit status."""
+    command = worker_command(command)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
