@@ -176,7 +176,10 @@ def soketi_config(port: int, credentials: Credentials) -> dict[str, object]:
     }
 
 
-def make_servers(names: list[str], base_port: int, credentials: Credentials) -> list[Server]:
+def make_servers(
+    names: list[str], base_port: int, credentials: Credentials, baseline: Path | None = None
+) -> list[Server]:
+    """The servers named in ``names``; ``baseline`` is another checkout's pushbridge, run from its root."""
     python = sys.executable
     available = {
         "ceiling": Server("ceiling", [python, str(BENCH / "ceiling_server.py"), "--port", str(base_port)], base_port),
@@ -229,6 +232,11 @@ def make_servers(names: list[str], base_port: int, credentials: Credentials) -> 
             config=soketi_config(base_port + 3, credentials),
         ),
     }
+    if baseline is not None:
+        # ``python -m`` puts the working directory first on sys.path: that checkout's package wins.
+        pushbridge = available["pushbridge"]
+        argv = [str(base_port + 4) if arg == str(base_port + 1) else arg for arg in pushbridge.argv]
+        available["baseline"] = Server("baseline", argv, base_port + 4, cwd=baseline.resolve())
     return [available[name] for name in names]
 
 
@@ -537,6 +545,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="do not pin the servers to CPU 0 and the generator to CPU 1 (pinning needs taskset and 2+ CPUs)",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 subscribers, 50 events, 2 rounds")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also measure the pushbridge of another checkout, as server 'baseline' "
+        "(e.g. DIR made by: git archive REV | tar -x -C DIR)",
+    )
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "fanout.json")
     parser.add_argument(
         "--markdown", type=Path, default=None, help="also rewrite the table between this file's fanout-table markers"
@@ -568,7 +584,9 @@ def main(argv: list[str] | None = None) -> int:
         results.notes.append(f"soketi skipped: {SOKETI} is missing (scripts/test installs it with npm)")
         print(results.notes[-1], file=sys.stderr)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    servers = make_servers(names, args.base_port, CREDENTIALS)
+    if args.baseline is not None and "baseline" not in names:
+        names.append("baseline")
+    servers = make_servers(names, args.base_port, CREDENTIALS, args.baseline)
     command = " ".join([".venv/bin/python", "bench/fanout.py", *(argv if argv is not None else sys.argv[1:])])
     results.config["command"] = command
     started = time.monotonic()
