@@ -97,6 +97,28 @@ def test_reconnect_delivers_missed_events_in_order_before_live_ones(
     assert page.js("(name) => window.pb.channel(name).position", channel) == 6
 
 
+def test_unsubscribe_during_recovery_delivers_nothing_more(
+    open_django_page: OpenPage, django_site: DjangoSite, name: Name
+) -> None:
+    channel = name("hist-gone-")
+    page = shim_page(open_django_page, channel)
+    django_site.publish(channel, "update", {"n": 1})
+    values(page, channel, 1)
+    django_site.delay_history(1.5)
+    try:
+        reconnect(page, channel, lambda: django_site.publish(channel, "update", {"n": 2}))
+        page.wait("(name) => window.pb.channel(name)._recovery.recovering", channel)
+        page.js("(name) => window.pb.unsubscribe(name)", channel)
+        # The fetch's reply has come back (the browser's resource timing says so) ...
+        page.wait(
+            """() => performance.getEntriesByType('resource')
+                .some((e) => e.name.includes('/history/') && e.name.includes('since=1') && e.responseEnd > 0)"""
+        )
+    finally:
+        django_site.delay_history(0)
+    assert page.received(channel, "update") == [{"n": 1}]  # ... and delivered nothing
+
+
 def test_since_closes_the_render_to_subscribe_gap(
     open_django_page: OpenPage, django_site: DjangoSite, name: Name
 ) -> None:
