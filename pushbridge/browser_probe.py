@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from pushbridge import __version__, signing
+from pushbridge import signing
+from pushbridge.defaults import VERSION
 from pushbridge.errors import AuthenticationFailed, BackendError, BackendUnavailable, ConfigurationError
 
 #: The Pusher protocol version announced, as pusher-js 8 does.
@@ -50,7 +51,7 @@ def websocket_url(options: Mapping[str, Any]) -> str:
     port = options.get("wssPort" if tls else "wsPort") or (443 if tls else 80)
     path = str(options.get("wsPath") or "")
     key = quote(str(options["key"]), safe="")
-    query = f"protocol={PROTOCOL}&client=pushbridge-check&version={__version__}&flash=false"
+    query = f"protocol={PROTOCOL}&client=pushbridge-check&version={VERSION}&flash=false"
     return f"{'wss' if tls else 'ws'}://{host}:{port}{path}/app/{key}?{query}"
 
 

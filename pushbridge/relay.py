@@ -45,7 +45,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
@@ -69,6 +69,8 @@ BATCH_ROWS = 100
 IN_PROCESS_POLL_SECONDS = 5.0
 #: A relay that found another's turn under way looks again this soon.
 BUSY_RETRY_SECONDS = 0.02
+#: After the database refused a turn as locked, the relay looks again this soon.
+LOCKED_RETRY_SECONDS = 0.1
 #: Purging runs at most this often per relay.
 PURGE_EVERY_SECONDS = 30.0
 #: Failed rows are kept this long for inspection on the admin page.
@@ -97,6 +99,8 @@ class Relay:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = threading.Event()
         self._last_purge = 0.0
+        self._holding = False
+        self._marks: list[tuple[list[StoredEvent], dict[str, object]]] = []
 
     # -- one turn ----------------------------------------------------------------------------
 
@@ -112,28 +116,65 @@ class Relay:
             now = timezone.now()
             if head is not None and head > now:
                 return Turn(wait=(head - now).total_seconds())
-            return self._send(rows)
+            result = self._send(rows)
+            self._write_marks()
+            return result
 
     @contextmanager
     def _claim(self) -> Iterator[bool]:
         connection = connections[self.database]
-        RelayLease.objects.using(self.database).get_or_create(name=LEASE)
         if connection.features.has_select_for_update_skip_locked:
             with transaction.atomic(using=self.database):
-                leases = RelayLease.objects.using(self.database).select_for_update(skip_locked=True)
-                yield bool(list(leases.filter(name=LEASE).values_list("name", flat=True)))
+                mine = self._lock_lease()
+                if not mine and self._make_lease():
+                    mine = self._lock_lease()
+                yield mine
             return
+        claimed = self._lease_until_later()
+        if not claimed and self._make_lease():
+            claimed = self._lease_until_later()
+        self._holding = claimed
+        try:
+            yield bool(claimed)
+        finally:
+            if self._holding:  # not released with the marks (an idle turn, or an error)
+                self._release()
+
+    def _lock_lease(self) -> bool:
+        """PostgreSQL: lock the lease row for this transaction, or learn at once that it is taken."""
+        leases = RelayLease.objects.using(self.database).select_for_update(skip_locked=True)
+        return bool(list(leases.filter(name=LEASE).values_list("name", flat=True)))
+
+    def _lease_until_later(self) -> bool:
+        """SQLite: take the lease if it is free, ours, or expired."""
         now = timezone.now()
-        claimed = (
+        return bool(
             RelayLease.objects.using(self.database)
             .filter(Q(owner="") | Q(owner=self.owner) | Q(expires_at__lt=now), name=LEASE)
             .update(owner=self.owner, expires_at=now + timedelta(seconds=LEASE_SECONDS))
         )
-        try:
-            yield bool(claimed)
-        finally:
-            if claimed:
-                RelayLease.objects.using(self.database).filter(name=LEASE, owner=self.owner).update(owner="")
+
+    def _make_lease(self) -> bool:
+        """Create the lease row if it is missing (a fresh or flushed table); True if it was."""
+        _, created = RelayLease.objects.using(self.database).get_or_create(name=LEASE)
+        return created
+
+    def _release(self) -> None:
+        RelayLease.objects.using(self.database).filter(name=LEASE, owner=self.owner).update(owner="")
+        self._holding = False
+
+    def _write_marks(self) -> None:
+        """Record the turn's outcomes, and on SQLite release the lease, in one transaction.
+
+        One commit per turn instead of one per request and another for the lease: on SQLite
+        every commit is a sync to disk, and they were most of a relay turn's cost.
+        """
+        marks, self._marks = self._marks, []
+        with transaction.atomic(using=self.database):
+            for rows, fields in marks:
+                StoredEvent.objects.using(self.database).filter(pk__in=[row.pk for row in rows]).update(**fields)
+            if self._holding:
+                self._release()
 
     def _due_rows(self) -> list[StoredEvent]:
         rows = StoredEvent.objects.using(self.database).filter(status=StoredEvent.PENDING).order_by("id")
@@ -168,7 +209,8 @@ class Relay:
         return Turn(sent=sent, failed=failed)
 
     def _update(self, rows: list[StoredEvent], **fields: object) -> None:
-        StoredEvent.objects.using(self.database).filter(pk__in=[row.pk for row in rows]).update(**fields)
+        """Remember an outcome; :meth:`_write_marks` writes them all at the end of the turn."""
+        self._marks.append((rows, fields))
 
     def _mark_retry(self, rows: list[StoredEvent], exc: BaseException, delay: float) -> None:
         for row in rows:
@@ -191,9 +233,9 @@ class Relay:
         now = now or timezone.now()
         rows = StoredEvent.objects.using(self.database)
         deleted = 0
-        for alias in (
-            rows.filter(status__in=(StoredEvent.SENT, StoredEvent.DIRECT)).values_list("alias", flat=True).distinct()
-        ):
+        done = rows.filter(status__in=(StoredEvent.SENT, StoredEvent.DIRECT))
+        # order_by(): else the model's ordering adds "id" to the DISTINCT: one "alias" per row
+        for alias in done.values_list("alias", flat=True).order_by().distinct():
             try:
                 seconds = get_config(alias).history_seconds
             except PushbridgeError:
@@ -218,7 +260,7 @@ class Relay:
         RelayLease.objects.using(self.database).get_or_create(name=LEASE)
         with transaction.atomic(using=self.database):
             RelayLease.objects.using(self.database).filter(name=LEASE).update(expires_at=F("expires_at"))
-            tops = old.exclude(channel="").values("channel").annotate(top=Max("position"))
+            tops = old.exclude(channel="").order_by().values("channel").annotate(top=Max("position"))
             for item in tops:
                 ChannelCounter.objects.using(self.database).filter(
                     channel=item["channel"], purged_through__lt=item["top"]
@@ -260,6 +302,12 @@ class Relay:
             try:
                 wait = self.drain()
                 self.purge_if_due()
+            except OperationalError as exc:
+                # SQLite's "database is locked" after its busy timeout: a writer held the lock
+                # that long. Outcomes not written are sent again (at least once); look again soon.
+                logger.warning("pushbridge relay: %s; trying again in %.1f s", exc, LOCKED_RETRY_SECONDS)
+                connections[self.database].close()
+                wait = LOCKED_RETRY_SECONDS
             except Exception:
                 logger.exception("pushbridge relay: a turn failed; trying again in %.1f s", poll)
                 connections[self.database].close()

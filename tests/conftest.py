@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -23,4 +24,6 @@ def _fresh_backends() -> Iterator[None]:
     reset_backends()
     pushbridge.outbox.clear()
     yield
+    if "pushbridge.relay" in sys.modules:  # relay threads a durable test started: their own
+        sys.modules["pushbridge.relay"].stop_in_process()  # connections, and their own settings
     reset_backends()

@@ -182,6 +182,17 @@ def test_sent_rows_are_purged_after_the_window(manual_relay: Relay) -> None:
     assert ChannelCounter.objects.get(channel="h-1").purged_through == 1
 
 
+def test_purging_many_rows_takes_a_few_queries_not_one_per_row(manual_relay: Relay) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    pushbridge.trigger_batch([pushbridge.Event("c", "e", i) for i in range(30)])
+    StoredEvent.objects.update(status="sent", created_at=timezone.now() - timedelta(days=1))
+    with CaptureQueriesContext(connection) as queries:
+        assert manual_relay.purge() == 30
+    assert len(queries) < 25  # was one purge transaction per row (190 queries here)
+
+
 def test_failed_rows_are_kept_a_week(manual_relay: Relay) -> None:
     pushbridge.trigger("c", "old", 1)
     pushbridge.trigger("c", "recent", 1)

@@ -10,7 +10,7 @@ from pushbridge.backends.embedded import EmbeddedBackend
 from pushbridge.backends.pusher import PusherBackend
 from pushbridge.backends.soketi import SoketiBackend
 from pushbridge.conf import get_config, parse_url
-from pushbridge.errors import ConfigurationError
+from pushbridge.errors import BackendUnavailable, ConfigurationError
 from pushbridge.limits import PUSHER_LIMITS, SOKETI_LIMITS
 
 
@@ -91,3 +91,24 @@ def test_bad_hosts_name_the_setting(entry: dict[str, object], message: str) -> N
     with pytest.raises(ConfigurationError, match=message) as info:
         get_config_for({"BACKEND": "soketi", **entry})
     assert "['HOSTS']" in str(info.value)
+
+
+def test_a_connect_timeout_fails_over_but_a_broken_reply_does_not() -> None:
+    import requests
+    import responses
+
+    import pushbridge
+
+    entry = {"BACKEND": "soketi", "HOSTS": ["10.0.0.1:6001", "10.0.0.2:6001"], "RETRIES": 0}
+    first, second = "http://10.0.0.1:6001/apps/app-id/events", "http://10.0.0.2:6001/apps/app-id/events"
+    with override_settings(PUSHBRIDGE={"default": entry}), responses.RequestsMock() as api:
+        api.post(first, body=requests.exceptions.ConnectTimeout("no answer to SYN"))
+        api.post(second, json={})
+        pushbridge.trigger("c", "e", 1)  # never connected to the first: the second gets it
+        assert [call.request.url.split("?")[0] for call in api.calls] == [first, second]
+    with override_settings(PUSHBRIDGE={"default": entry}), responses.RequestsMock() as api:
+        # Connected, then the reply broke: the event may be out, so no other host is tried.
+        api.post(first, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
+        with pytest.raises(BackendUnavailable, match="Connection aborted"):
+            pushbridge.trigger("c", "e", 1)
+        assert len(api.calls) == 1

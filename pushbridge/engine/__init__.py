@@ -12,11 +12,17 @@ The sans-I/O core, which touches no socket, no event loop and no Django:
   :mod:`.connections`, :mod:`.client_events`, :mod:`.signin`, :mod:`.messages`,
   :mod:`.publishing`, :mod:`.http_api`: one protocol concern each;
 * :mod:`.core`: :class:`~.core.PusherCore`, which wires them together.
+* :mod:`.cluster_view`, :mod:`.cluster_wire`, :mod:`.cluster_outbox`, :mod:`.redis_scripts`,
+  :mod:`.redis_bus`: a node of a cluster on Redis -- what it knows of the other nodes, the
+  messages between nodes, what it queues for Redis, the Lua that keeps the shared state, and
+  :class:`~.redis_bus.RedisBus`, the bus that ties them together.
 
 The I/O shell on aiohttp: :mod:`.wire` (WebSocket frames), :mod:`.options`, :mod:`.executor`
 (carries out the core's outputs), :mod:`.websocket` and :mod:`.http_endpoint` (the two kinds of
 request), :mod:`.embedded` (:class:`~.embedded.EmbeddedServer`), :mod:`.thread_runner`,
-:mod:`.settings` (Soketi's defaults and the banner) and :mod:`.cli`.
+:mod:`.settings` (Soketi's defaults and the banner) and :mod:`.cli`; for a cluster,
+:mod:`.redis_link` (redis-py carrying the Redis bus), :mod:`.cluster_settings` and
+:mod:`.workers` (``--workers``).
 
 Imports run downward: the shell imports the core, never the reverse.
 """

@@ -14,6 +14,7 @@ import json
 import logging
 import resource
 from collections.abc import Callable, Iterable
+from typing import cast
 
 logger = logging.getLogger("pushbridge.server")
 
@@ -99,10 +100,20 @@ class AdmittedProtocol(asyncio.Protocol):
     A connection over the limits is answered with a 503 and closed. An admitted one must
     complete its first request's headers within ``header_timeout`` seconds, else it gets a
     408 and is closed (aiohttp's keep-alive timeout, set to the same value, bounds the
-    requests after the first). Everything else is passed through to the wrapped protocol.
+    requests after the first). When the send buffer goes over the transport's high-water mark,
+    ``on_overflow`` is called too. Everything else is passed through to the wrapped protocol.
     """
 
-    __slots__ = ("_address", "_admission", "_admitted", "_deadline", "_header_timeout", "_inner", "_tail")
+    __slots__ = (
+        "_address",
+        "_admission",
+        "_admitted",
+        "_deadline",
+        "_header_timeout",
+        "_inner",
+        "_tail",
+        "on_overflow",
+    )
 
     def __init__(self, inner: asyncio.Protocol, admission: Admission, header_timeout: float) -> None:
         self._inner = inner
@@ -112,9 +123,11 @@ class AdmittedProtocol(asyncio.Protocol):
         self._admitted = False
         self._deadline: asyncio.TimerHandle | None = None
         self._tail = b""
+        #: Called when the send buffer goes over the transport's high-water mark.
+        self.on_overflow: Callable[[], None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
         peer = transport.get_extra_info("peername")
         self._address = peer[0] if isinstance(peer, tuple) and peer else None
         reason = self._admission.admit(self._address)
@@ -166,6 +179,8 @@ class AdmittedProtocol(asyncio.Protocol):
     def pause_writing(self) -> None:
         if self._admitted:
             self._inner.pause_writing()
+            if self.on_overflow is not None:
+                self.on_overflow()
 
     def resume_writing(self) -> None:
         if self._admitted:

@@ -37,11 +37,56 @@ class ChannelInfo:
     user_count: int
 
 
+#: The core's way to close a connection for a reason: ``pusher:error``, the close, forgetting it.
+Kick = Callable[[Connection, int, str], list[Output]]
+
+
+def member_added_fanout(
+    state: AppState, channel: str, user_id: str, info: Any, exclude: Connection | None
+) -> list[Output]:
+    """``pusher_internal:member_added`` to this node's subscribers of ``channel`` but ``exclude``."""
+    found = state.channels.get(channel)
+    subscribers = found.subscribers if found is not None else {}
+    if not subscribers or (exclude is not None and len(subscribers) == 1 and exclude in subscribers):
+        return []
+    frame = encode(
+        {
+            "event": "pusher_internal:member_added",
+            "channel": channel,
+            "data": encode({"user_id": user_id, "user_info": info}),
+        }
+    )
+    return [Fanout(frame, tuple(subscribers), exclude=exclude)]
+
+
+def member_removed_fanout(state: AppState, channel: str, user_id: str) -> list[Output]:
+    """``pusher_internal:member_removed`` to this node's subscribers of ``channel``."""
+    found = state.channels.get(channel)
+    if found is None or not found.subscribers:
+        return []
+    frame = encode(
+        {"event": "pusher_internal:member_removed", "channel": channel, "data": encode({"user_id": user_id})}
+    )
+    return [Fanout(frame, tuple(found.subscribers))]
+
+
 class Bus(Protocol):
     """The interface between the protocol core and however many nodes serve an app."""
 
     def attach(self, deliver: Callable[[list[Output]], None]) -> None:
         """Receive the callback that carries out outputs the bus produces later, on its own."""
+
+    def bind(self, states: Mapping[str, AppState], kick: Kick) -> None:
+        """Receive this node's app states (by app id) and the core's way to close a connection.
+
+        A bus shared between nodes needs them for what other nodes ask of this one.
+        """
+
+    def connections(self, state: AppState) -> int:
+        """How many connections the app has (what a per-app connection cap counts)."""
+
+    def terminate(self, state: AppState, user_id: str) -> list[Output]:
+        """Close ``user_id``'s connections on the other nodes; the caller closes this node's."""
 
     def publish(self, state: AppState, channel: str, frame: str, exclude: str | None) -> list[Output]:
         """Deliver ``frame`` (encoded once) to every subscriber of ``channel`` but socket ``exclude``.
@@ -54,6 +99,9 @@ class Bus(Protocol):
 
     def vacated(self, state: AppState, channel: str) -> list[Output]:
         """``channel`` lost its last subscriber on this node."""
+
+    def subscribers_changed(self, state: AppState, channel: str) -> None:
+        """``channel`` gained or lost a subscriber on this node (its count is shared)."""
 
     def member_added(self, state: AppState, channel: str, user_id: str, info: Any, conn: Connection) -> list[Output]:
         """User ``user_id`` joined presence ``channel`` on its first socket on this node, ``conn``."""
@@ -80,6 +128,18 @@ class LocalBus:
     def attach(self, deliver: Callable[[list[Output]], None]) -> None:
         """Nothing happens here later: every answer is given at once."""
 
+    def bind(self, states: Mapping[str, AppState], kick: Kick) -> None:
+        """No other node ever asks anything of this one."""
+
+    def connections(self, state: AppState) -> int:
+        return len(state.connections)
+
+    def terminate(self, state: AppState, user_id: str) -> list[Output]:
+        return []
+
+    def subscribers_changed(self, state: AppState, channel: str) -> None:
+        """The counts are read from this node's state when asked."""
+
     def publish(self, state: AppState, channel: str, frame: str, exclude: str | None) -> list[Output]:
         if channel.startswith(SERVER_TO_USER_PREFIX):
             targets: dict[Connection, None] | None = state.users.get(channel[len(SERVER_TO_USER_PREFIX) :])
@@ -100,30 +160,14 @@ class LocalBus:
         return [WebhookEvent(config, {"name": "channel_vacated", "channel": channel})] if config.webhooks else []
 
     def member_added(self, state: AppState, channel: str, user_id: str, info: Any, conn: Connection) -> list[Output]:
-        outputs: list[Output] = []
-        found = state.channels.get(channel)
-        if found is not None and len(found.subscribers) > 1:
-            frame = encode(
-                {
-                    "event": "pusher_internal:member_added",
-                    "channel": channel,
-                    "data": encode({"user_id": user_id, "user_info": info}),
-                }
-            )
-            outputs.append(Fanout(frame, tuple(found.subscribers), exclude=conn))
+        outputs = member_added_fanout(state, channel, user_id, info, conn)
         config = state.config
         if config.webhooks:
             outputs.append(WebhookEvent(config, {"name": "member_added", "channel": channel, "user_id": user_id}))
         return outputs
 
     def member_removed(self, state: AppState, channel: str, user_id: str) -> list[Output]:
-        outputs: list[Output] = []
-        found = state.channels.get(channel)
-        if found is not None and found.subscribers:
-            frame = encode(
-                {"event": "pusher_internal:member_removed", "channel": channel, "data": encode({"user_id": user_id})}
-            )
-            outputs.append(Fanout(frame, tuple(found.subscribers)))
+        outputs = member_removed_fanout(state, channel, user_id)
         config = state.config
         if config.webhooks:
             outputs.append(WebhookEvent(config, {"name": "member_removed", "channel": channel, "user_id": user_id}))

@@ -8,15 +8,18 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
+from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, DEFAULT_PREFIX, ClusterUnavailable, redacted_url
 from pushbridge.engine.codes import DEFAULT_ACTIVITY_TIMEOUT
 from pushbridge.engine.embedded import EmbeddedServer
 from pushbridge.engine.options import ServerOptions
 from pushbridge.engine.settings import ENV_VARS
 from pushbridge.engine.webhook_endpoints import WEBHOOK_EVENT_TYPES, WebhookEndpoint, parse_webhook
+from pushbridge.engine.workers import run_workers
 from pushbridge.limits import PUSHER_LIMITS, Limits
 
 #: The limits that flags set; the rest of a server's limits come from its base limits.
@@ -52,6 +55,11 @@ def cli_defaults(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "max_subscriptions_per_address": ServerOptions.max_subscriptions_per_address,
         "drain_grace": ServerOptions.drain_grace,
         "log_level": "INFO",
+        "redis": env.get(ENV_VARS["redis_url"]) or None,
+        "redis_prefix": DEFAULT_PREFIX,
+        "node_timeout": DEFAULT_NODE_TIMEOUT,
+        "workers": 1,
+        "reuse_port": False,
     }
 
 
@@ -164,9 +172,45 @@ def add_server_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str,
         action="append",
         default=d("trusted_proxy"),
         metavar="ADDRESS",
-        help="a reverse proxy's address, exempt from the limits per address (repeatable)",
+        help="a reverse proxy's address, exempt from the limits per address (repeatable; "
+        "default: 127.0.0.1 and ::1, the local host)",
     )
     add("--log-level", default=d("log_level"), help="of the pushbridge loggers (INFO, DEBUG...)")
+    cluster = parser.add_argument_group("cluster", "several processes or machines serving the same apps")
+    cluster.add_argument(
+        "--redis",
+        metavar="URL",
+        default=d("redis"),
+        help="redis://HOST:PORT/DB shared by every node (needs pushbridge[cluster])",
+    )
+    cluster.add_argument("--redis-prefix", default=d("redis_prefix"), help="start of the cluster's Redis names")
+    cluster.add_argument(
+        "--node-timeout",
+        type=float,
+        default=d("node_timeout"),
+        help="seconds without a heartbeat after which the other nodes forget a node",
+    )
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workers`` and ``--reuse-port``: several processes of ``python -m pushbridge.server`` on one port."""
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port, each a cluster node (needs --redis)"
+    )
+    parser.add_argument("--reuse-port", action="store_true", help="listen with SO_REUSEPORT (what --workers uses)")
+
+
+def cluster_args_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with cluster flags that cannot work together, naming the value at fault."""
+    if args.workers < 1:
+        return f"--workers must be at least 1, not {args.workers}."
+    if args.workers > 1 and not args.redis:
+        return f"--workers {args.workers} needs --redis URL: without it each worker would be a separate server."
+    if args.workers > 1 and args.port == 0:
+        return f"--workers {args.workers} needs a fixed --port: with port 0 each worker would get its own."
+    if args.node_timeout <= 0:
+        return f"--node-timeout must be positive seconds, not {args.node_timeout}."
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Environment variables: " + ", ".join(ENV_VARS.values()) + " (flags win).",
     )
     add_server_arguments(parser, cli_defaults())
+    add_worker_arguments(parser)
     return parser
 
 
@@ -195,7 +240,7 @@ def server_from_args(args: argparse.Namespace, base_limits: Limits = PUSHER_LIMI
         max_open_connections=args.max_open_connections,
         max_connections_per_address=args.max_connections_per_address,
         max_subscriptions_per_address=args.max_subscriptions_per_address,
-        trusted_proxies=frozenset(args.trusted_proxy),
+        trusted_proxies=frozenset(args.trusted_proxy) if args.trusted_proxy else ServerOptions.trusted_proxies,
         drain_grace=args.drain_grace,
         signin_timeout=args.signin_timeout,
         cors_origins=frozenset(args.cors_origin or ["*"]),
@@ -211,6 +256,10 @@ def server_from_args(args: argparse.Namespace, base_limits: Limits = PUSHER_LIMI
         max_connections=args.max_connections,
         limits=limits,
         options=options,
+        redis_url=args.redis,
+        redis_prefix=args.redis_prefix,
+        node_timeout=args.node_timeout,
+        reuse_port=args.reuse_port,
     )
 
 
@@ -238,16 +287,34 @@ def announce(server: EmbeddedServer) -> None:
         for endpoint in endpoints:
             types = ", ".join(sorted(endpoint.event_types)) if endpoint.event_types else "every event type"
             print(f"Webhooks go to {endpoint.url} ({types})", flush=True)
+    if server.cluster is not None:
+        link = server.cluster
+        print(
+            f"Cluster node {link.bus.node_id} on Redis {redacted_url(link.url)}; "
+            f"nodes silent for {link.node_timeout:g} s are forgotten.",
+            flush=True,
+        )
     print("Press Ctrl-C to stop.", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server from the command line until SIGINT or SIGTERM; return the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = cluster_args_problem(args)
+    if problem:
+        parser.error(problem)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.workers > 1:
+        flags = list(sys.argv[1:] if argv is None else argv)
+        return run_workers([sys.executable, "-m", "pushbridge.server", *flags], args.workers)
     server = server_from_args(args)
-    with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.
-        asyncio.run(run_until_signalled(server, announce))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.
+            asyncio.run(run_until_signalled(server, announce))
+    except ClusterUnavailable as exc:
+        print(f"pushbridge server: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

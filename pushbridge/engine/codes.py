@@ -26,3 +26,6 @@ OVER_CAPACITY = 4100
 RECONNECT_NOW = 4200
 PONG_NOT_RECEIVED = 4201
 CLIENT_EVENT_REJECTED = 4301
+
+#: What a connection closed by ``terminate_connections`` is told, on whichever node it is.
+TERMINATED_BY_APP = "You got disconnected by the app."

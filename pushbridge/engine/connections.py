@@ -69,7 +69,7 @@ class Connections:
                 f"Unsupported protocol version {raw_protocol!r}; this server speaks protocols 4 to 7.",
             )
         limit = state.config.max_connections
-        if limit is not None and len(state.connections) >= limit:
+        if limit is not None and self._bus.connections(state) >= limit:
             return conn, self.refuse(conn, OVER_CAPACITY, f"Over capacity: the app allows {limit} connections.")
         state.connections[conn.socket_id] = conn
         handshake = encode(

@@ -91,6 +91,7 @@ class PusherCore:
         self._http = HttpApi(
             self._apps, self.bus, self.publisher, self._cache, self._connections, wall_clock=wall_clock
         )
+        self.bus.bind(self._apps.by_id, self.kick)
 
     # -- settings -------------------------------------------------------------------------------
 

@@ -8,12 +8,14 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
 from pushbridge.defaults import DEFAULT_APP_ID, DEFAULT_HOST, DEFAULT_KEY, DEFAULT_PORT, DEFAULT_SECRET
 from pushbridge.engine.admission import admission_for
+from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, DEFAULT_PREFIX, new_node_id, redacted_url
+from pushbridge.engine.cluster_wire import Keys
 from pushbridge.engine.config import AppConfig
 from pushbridge.engine.core import PusherCore
 from pushbridge.engine.executor import OutputExecutor
@@ -29,6 +31,9 @@ from pushbridge.engine.webhook_endpoints import WebhookEndpoint, endpoints_by_ap
 from pushbridge.engine.webhook_router import WebhookRouter
 from pushbridge.engine.websocket import WebSocketEndpoint
 from pushbridge.limits import PUSHER_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from pushbridge.engine.redis_link import RedisLink
 
 logger = logging.getLogger("pushbridge.server")
 
@@ -48,6 +53,12 @@ class EmbeddedServer:
     -> URL for every event type) and ``app_webhooks`` (app id -> endpoints with their event
     types). An app's ``webhooks`` flag follows from its endpoints; naming an app id that is not
     hosted is a ``ValueError``.
+
+    ``redis_url`` (``redis://host:port/db``) makes this server one node of a cluster: every
+    node started with the same URL, prefix and apps serves the same apps (see
+    :mod:`~pushbridge.engine.redis_bus`); a node silent for ``node_timeout`` seconds is
+    forgotten by the others. ``reuse_port`` lets several processes listen on one port
+    (``SO_REUSEPORT``: the kernel spreads connections over them).
     """
 
     def __init__(
@@ -66,6 +77,10 @@ class EmbeddedServer:
         options: ServerOptions | None = None,
         max_connections: int | None = None,
         limits: Limits = PUSHER_LIMITS,
+        redis_url: str | None = None,
+        redis_prefix: str = DEFAULT_PREFIX,
+        node_timeout: float = DEFAULT_NODE_TIMEOUT,
+        reuse_port: bool = False,
     ) -> None:
         single_app = apps is None
         if apps is None:
@@ -80,11 +95,14 @@ class EmbeddedServer:
         self.port = port
         self.options = options
         self.apps = [dataclasses.replace(app, webhooks=app.app_id in self.webhooks) for app in apps]
+        self.reuse_port = reuse_port
+        self.cluster = _cluster_link(redis_url, redis_prefix, node_timeout) if redis_url else None
         self.core = PusherCore(
             self.apps,
             activity_timeout=options.activity_timeout,
             pong_timeout=options.pong_timeout,
             max_message_bytes=options.max_frame_bytes,
+            bus=self.cluster.bus if self.cluster is not None else None,
             max_subscriptions_per_address=options.max_subscriptions_per_address or None,
             signin_timeout=options.signin_timeout,
         )
@@ -101,6 +119,8 @@ class EmbeddedServer:
         self.metrics = Metrics(
             ServerCollector(self.core, self.executor.traffic, self.admission, self._webhook_router.senders)
         )
+        if self.cluster is not None:
+            self.cluster.on_round_trip = self.metrics.bus_round_trips.observe
         self._websocket = WebSocketEndpoint(self.core, self.executor, options, lambda: self.stopping)
         self._http = HttpEndpoint(self.core, self.executor, options, self.metrics, lambda: not self.stopping)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -150,8 +170,16 @@ class EmbeddedServer:
             keepalive_timeout=self.options.header_timeout,
         )
         await runner.setup()
+        if self.cluster is not None:
+            try:
+                await self.cluster.start()  # Know the other nodes before the first client.
+            except BaseException:
+                await runner.cleanup()
+                raise
         limit_server_logs()
-        site = AdmittingSite(runner, self.host, self.port, self.admission, self.options.header_timeout)
+        site = AdmittingSite(
+            runner, self.host, self.port, self.admission, self.options.header_timeout, reuse_port=self.reuse_port
+        )
         await site.start()
         self._runner, self._site, self.stopping = runner, site, False
         self.port = site.port
@@ -190,6 +218,8 @@ class EmbeddedServer:
                 await self._ticker
             self._ticker = None
         self.executor.apply(self.core.shutdown())
+        if self.cluster is not None:
+            await self.cluster.stop()
         closing = self.executor.closing_tasks
         if closing:
             await asyncio.wait(set(closing), timeout=self.options.close_timeout + 1)
@@ -260,6 +290,18 @@ class EmbeddedServer:
                 self.executor.apply(self.core.tick())
             except Exception:  # pragma: no cover - keep ticking whatever one tick did
                 logger.exception("Timeout check failed")
+
+
+def _cluster_link(url: str, prefix: str, node_timeout: float) -> RedisLink:
+    """The Redis bus of a new node and its link (imported here: redis-py is an optional extra)."""
+    try:
+        from pushbridge.engine.redis_bus import RedisBus
+        from pushbridge.engine.redis_link import RedisLink
+    except ImportError as exc:  # pragma: no cover - depends on what is installed
+        raise RuntimeError(
+            f"redis_url={redacted_url(url)!r} needs redis-py: pip install 'pushbridge[cluster]'."
+        ) from exc
+    return RedisLink(RedisBus(new_node_id(), Keys(prefix)), url, node_timeout=node_timeout)
 
 
 async def _call(function: Callable[[], T]) -> T:

@@ -16,7 +16,7 @@ from pushbridge.engine.apps import Apps
 from pushbridge.engine.bus import Bus
 from pushbridge.engine.cache import CacheChannels
 from pushbridge.engine.codec import check_payload, decode
-from pushbridge.engine.codes import UNAUTHORIZED
+from pushbridge.engine.codes import TERMINATED_BY_APP, UNAUTHORIZED
 from pushbridge.engine.connections import Connections
 from pushbridge.engine.outputs import HttpReply, Output
 from pushbridge.engine.publishing import Publisher
@@ -220,7 +220,8 @@ class HttpApi:
         user_id = state.config.limits.check_user_id(user_id)
         outputs: list[Output] = []
         for conn in list(state.users.get(user_id, ())):
-            outputs += self._connections.close(conn, UNAUTHORIZED, "You got disconnected by the app.")
+            outputs += self._connections.close(conn, UNAUTHORIZED, TERMINATED_BY_APP)
+        outputs += self._bus.terminate(state, user_id)
         return HttpReply(200, {}, outputs)
 
 

@@ -62,9 +62,10 @@ class ServerOptions:
     #: Seconds a connection has to sign in (``pusher:signin``) before it is closed with 4009;
     #: ``None``: no limit (Pusher's default).
     signin_timeout: float | None = None
-    #: Addresses of reverse proxies every client arrives through: exempt from the limits per
-    #: address (which would otherwise count all clients as one).
-    trusted_proxies: frozenset[str] = frozenset()
+    #: Addresses exempt from the limits per address: reverse proxies every client arrives
+    #: through (which would otherwise count all clients as one). By default the local host's
+    #: own addresses, where a proxy on the same machine (and a local load test) connects from.
+    trusted_proxies: frozenset[str] = frozenset({"127.0.0.1", "::1"})
 
 
 def min_frame_bytes(limits: Limits) -> int:

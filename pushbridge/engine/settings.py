@@ -17,6 +17,7 @@ ENV_VARS = {
     "key": "PUSHBRIDGE_SERVER_KEY",
     "secret": "PUSHBRIDGE_SERVER_SECRET",
     "webhook_url": "PUSHBRIDGE_SERVER_WEBHOOK_URL",
+    "redis_url": "PUSHBRIDGE_SERVER_REDIS_URL",
 }
 
 

@@ -104,6 +104,7 @@ class Subscriptions:
             channel = state.channels[name] = Channel(name)
             outputs += bus.occupied(state, name)
         channel.subscribers[conn] = None
+        bus.subscribers_changed(state, name)
         conn.channels[name] = member_id
         self.budget.charge(conn)
         added = False
@@ -129,6 +130,7 @@ class Subscriptions:
         if channel is None:  # A #server-to-user- channel: nothing shared to update.
             return []
         channel.subscribers.pop(conn, None)
+        self._bus.subscribers_changed(state, name)
         outputs: list[Output] = []
         if member_id is not None:
             member = channel.members.get(member_id)

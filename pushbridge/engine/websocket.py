@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from pushbridge.engine.admission import AdmittedProtocol
 from pushbridge.engine.codec import error_frame
 from pushbridge.engine.codes import OVER_CAPACITY, RECONNECT_NOW
 from pushbridge.engine.core import PusherCore
@@ -93,6 +95,12 @@ class WebSocketEndpoint:
             await self.refuse_unopened(ws, OVER_CAPACITY, "Internal server error; reconnect after a back-off.")
             return ws
         peer = conn.sink = Peer(ws, transport)
+        # The buffer limit is the transport's high-water mark: going over it pauses writing,
+        # which our protocol reports to the executor (the connection is then dropped).
+        transport.set_write_buffer_limits(high=options.max_buffer_bytes)
+        protocol = transport.get_protocol()
+        if isinstance(protocol, AdmittedProtocol):  # Always, behind the server's own listening site.
+            protocol.on_overflow = partial(self.executor.overflowed, conn)
         traffic = self.executor.traffic
         traffic.connections_opened += 1
         apply(outputs)

@@ -165,6 +165,65 @@ def page_events(page: ShimPage, channel: str) -> list[tuple[int, int, str]]:
     return [tuple(entry["data"]) for entry in page.js("(key) => got(key)", f"{channel}|events")]  # type: ignore[misc]
 
 
+def open_pages(
+    browser: Any, site: DjangoSite, subscriptions: dict[str, list[str]]
+) -> tuple[dict[str, Any], dict[str, ShimPage], str]:
+    """Shim pages ``page1`` and ``page2`` subscribed (since 0) to their channels; their contexts,
+    and the history endpoint's URL from the page configuration."""
+    contexts, pages = {}, {}
+    for name in ("page1", "page2"):
+        contexts[name] = browser.new_context()
+        page = ShimPage(contexts[name].new_page())
+        page.page.set_default_timeout(WAIT_MS)
+        page.page.goto(site.page_url("shim", user=name))
+        page.js(SUBSCRIBE, subscriptions[name])
+        page.wait("(names) => names.every((n) => window.pb.channel(n).subscribed)", subscriptions[name])
+        pages[name] = page
+    history_url = site.url + pages["page1"].js(
+        "() => JSON.parse(document.getElementById('pushbridge-config').textContent).historyEndpoint"
+    )
+    return contexts, pages, history_url
+
+
+def assert_every_event_once(
+    pages: dict[str, ShimPage], node: NodeClient, subscriptions: dict[str, list[str]], steps: list[dict[str, Any]]
+) -> None:
+    """Once the last step's markers arrived: every client has every committed event of its
+    channels exactly once, in commit order, and saw no resync or history error."""
+    final = steps[-1]
+    for name, page in pages.items():
+        for channel in subscriptions[name]:
+            marker = committed([final], channel)[0]
+            try:
+                page.wait(
+                    "([key, marker]) => got(key).some((e) => JSON.stringify(e.data) === JSON.stringify(marker))",
+                    [f"{channel}|events", list(marker)],
+                    timeout=WAIT_MS * 3,
+                )
+            except Exception as exc:  # Playwright's timeout: say what the page has and lacks
+                state = page.js(STATE, channel)
+                got, expected = page_events(page, channel), committed(steps, channel)
+                pytest.fail(
+                    f"{name} never got {marker} on {channel} ({exc}); state {state}; got {got}; want {expected}"
+                )
+    for channel in subscriptions["node"]:
+        marker = committed([final], channel)[0]
+        node.wait(lambda channel=channel, marker=marker: marker in node.events(channel), f"the marker on {channel}")
+
+    received = {
+        (name, channel): page_events(page, channel) for name, page in pages.items() for channel in subscriptions[name]
+    }
+    received.update({("node", channel): node.events(channel) for channel in subscriptions["node"]})
+    for (client, channel), events in received.items():
+        expected = committed(steps, channel)
+        context = f"seed {SEED}, {client} on {channel}"
+        assert sorted(events) == sorted(expected), f"{context}: not every committed event exactly once"
+        assert [event[0] for event in events] == [event[0] for event in expected], f"{context}: out of order"
+    for name, page in pages.items():
+        assert page.js("() => window.trouble") == [], name
+    assert [r for r in node.reports if r["type"] in ("resync", "history_error")] == []
+
+
 # -- the test -----------------------------------------------------------------------------------
 
 
@@ -214,18 +273,7 @@ def test_every_committed_event_arrives_once_in_order(browser: Any, chaos_parts: 
     assert any(step["rolls_back"] for step in plan), "the seed must roll some transactions back"
     assert any(item["savepoint_rolls_back"] for step in plan for item in step["items"])
 
-    contexts, pages = {}, {}
-    for name in ("page1", "page2"):
-        contexts[name] = browser.new_context()
-        page = ShimPage(contexts[name].new_page())
-        page.page.set_default_timeout(WAIT_MS)
-        page.page.goto(site.page_url("shim", user=name))
-        page.js(SUBSCRIBE, subscriptions[name])
-        page.wait("(names) => names.every((n) => window.pb.channel(n).subscribed)", subscriptions[name])
-        pages[name] = page
-    history_url = site.url + pages["page1"].js(
-        "() => JSON.parse(document.getElementById('pushbridge-config').textContent).historyEndpoint"
-    )
+    contexts, pages, history_url = open_pages(browser, site, subscriptions)
     node = NodeClient(push.port, history_url, subscriptions["node"])
     try:
         node.wait(lambda: {r["channel"] for r in node.reports if r["type"] == "subscribed"} == {a, b}, "subscribing")
@@ -252,41 +300,8 @@ def test_every_committed_event_arrives_once_in_order(browser: Any, chaos_parts: 
         run(25, STEPS)
         final = marker_step([a, b, c])
         site.post("/chaos/step/", final)
-        steps = [*plan, final]
 
-        for name, page in pages.items():
-            for channel in subscriptions[name]:
-                marker = committed([final], channel)[0]
-                try:
-                    page.wait(
-                        "([key, marker]) => got(key).some((e) => JSON.stringify(e.data) === JSON.stringify(marker))",
-                        [f"{channel}|events", list(marker)],
-                        timeout=WAIT_MS * 3,
-                    )
-                except Exception as exc:  # Playwright's timeout: say what the page has and lacks
-                    state = page.js(STATE, channel)
-                    got, expected = page_events(page, channel), committed(steps, channel)
-                    pytest.fail(
-                        f"{name} never got {marker} on {channel} ({exc}); state {state}; got {got}; want {expected}"
-                    )
-        for channel in subscriptions["node"]:
-            marker = committed([final], channel)[0]
-            node.wait(lambda channel=channel, marker=marker: marker in node.events(channel), f"the marker on {channel}")
-
-        received = {
-            (name, channel): page_events(page, channel)
-            for name, page in pages.items()
-            for channel in subscriptions[name]
-        }
-        received.update({("node", channel): node.events(channel) for channel in subscriptions["node"]})
-        for (client, channel), events in received.items():
-            expected = committed(steps, channel)
-            context = f"seed {SEED}, {client} on {channel}"
-            assert sorted(events) == sorted(expected), f"{context}: not every committed event exactly once"
-            assert [event[0] for event in events] == [event[0] for event in expected], f"{context}: out of order"
-        for name, page in pages.items():
-            assert page.js("() => window.trouble") == [], name
-        assert [r for r in node.reports if r["type"] in ("resync", "history_error")] == []
+        assert_every_event_once(pages, node, subscriptions, [*plan, final])
     finally:
         node.stop()
         for context in contexts.values():

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
+import pytest
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from pushbridge.limits import SOKETI_LIMITS
@@ -35,3 +39,14 @@ def test_flags_win_over_the_alias_and_the_alias_over_defaults() -> None:
     assert server.app.limits.max_channel_name_length == SOKETI_LIMITS.max_channel_name_length  # the alias's
     assert from_settings.port == 7001
     assert from_settings.app.limits == SOKETI_LIMITS
+
+
+def test_the_management_command_refuses_workers_without_redis() -> None:
+    with pytest.raises(CommandError, match="--workers 2 needs --redis URL"):
+        call_command("pushbridge_server", "--workers", "2", "--port", "7001")
+
+
+def test_workers_rerun_the_command_line_that_asked_for_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["manage.py", "shell"])  # not how pushbridge_server was run
+    with pytest.raises(CommandError, match="--workers runs from the command line"):
+        call_command("pushbridge_server", "--workers", "2", "--port", "7001", "--redis", "redis://127.0.0.1:1/0")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -221,6 +222,19 @@ def test_command_line_flags_set_the_limits_that_hold_under_attack() -> None:
     admission = server.admission
     assert (admission.max_open, admission.per_address, admission.exempt) == (40, 4, {"10.0.0.9", "::1"})
     assert server.options.max_subscriptions_per_address == 9
+
+
+def test_by_default_the_local_host_is_exempt_from_the_limits_per_address() -> None:
+    admission = server_from_args(build_parser().parse_args([])).admission
+    assert admission.exempt == {"127.0.0.1", "::1"}
+    for _ in range(admission.per_address + 1):
+        assert admission.admit("127.0.0.1") is None
+    for _ in range(admission.per_address):
+        assert admission.admit("127.0.0.2") is None
+    assert (
+        admission.admit("127.0.0.2")
+        == f"Too many connections from 127.0.0.2: the limit is {admission.per_address} per address."
+    )
 
 
 def test_by_default_the_connection_cap_follows_the_descriptor_limit() -> None:
@@ -500,13 +514,23 @@ def test_an_unexpected_error_costs_one_connection_a_pusher_error_and_http_a_json
 
 
 class _StalledTransport:
-    """A transport whose reader never reads: every write stays in the buffer."""
+    """A transport whose reader never reads: every write stays in the buffer.
 
-    def __init__(self) -> None:
+    Like asyncio's transports, it pauses its protocol (here: reports the overflow) once, when
+    the buffer goes over the high-water mark.
+    """
+
+    def __init__(self, high: int = 0, on_overflow: Callable[[], None] = lambda: None) -> None:
         self.writes: list[bytes] = []
+        self.high = high
+        self.on_overflow = on_overflow
+        self.paused = False
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
+        if self.high and not self.paused and self.get_write_buffer_size() > self.high:
+            self.paused = True
+            self.on_overflow()
 
     def is_closing(self) -> bool:
         return False
@@ -538,7 +562,7 @@ def test_a_laggard_dropped_during_a_fanout_gets_nothing_after_its_pusher_error()
         server = EmbeddedServer(app_id=APP_ID, key=KEY, secret=SECRET, options=ServerOptions(max_buffer_bytes=limit))
         core = server.core
         conn, _ = core.open(KEY, {})
-        transport = _StalledTransport()
+        transport = _StalledTransport(limit, lambda: server.executor.overflowed(conn))
         conn.sink = Peer(_ClosableWs(), transport)  # type: ignore[arg-type]
         channels = [f"c{i}" for i in range(100)]
         for channel in channels:

@@ -6,6 +6,7 @@ as a browser would; a wrong key is refused with 4001.
 
 from __future__ import annotations
 
+import sys
 from io import StringIO
 from typing import Any
 
@@ -85,3 +86,12 @@ def test_every_host_of_hosts_is_queried(soketi):
         check()
     assert f"default: http://{dead}: " in str(caught.value)
     assert "Could not connect" in str(caught.value)
+
+
+def test_without_websocket_client_the_check_says_what_to_install(soketi, monkeypatch):
+    monkeypatch.setitem(sys.modules, "websocket", None)  # as if not installed
+    with (
+        override_settings(PUSHBRIDGE={"default": settings_for(soketi)}),
+        pytest.raises(CommandError, match=r'needs websocket-client: pip install "pushbridge\[check\]"'),
+    ):
+        check()

@@ -10,6 +10,7 @@ in file order; the module's cluster is shared.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -203,11 +204,25 @@ def lose_a_node(lb: NodePeers, victim: SoketiNode, survivor: SoketiNode, end: Ca
             lb.wait_event(name, channel, "tick", data={"n": 2})
 
 
+#: How long the set of dropped clients must stay the same before it is taken as complete. nginx
+#: closes every client of a dead upstream at once, but each client notices in its own time.
+SETTLE_SECONDS = 1.0
+
+
 def wait_dropped(lb: NodePeers, names: list[str]) -> list[str]:
-    """The clients that lost their connection when the node stopped (they reconnect by themselves)."""
+    """The clients that lost their connection when the node stopped (they reconnect by themselves).
+
+    Waits for the first to notice, then until no other has noticed for :data:`SETTLE_SECONDS`:
+    a client counted late would resubscribe after the next event and miss it.
+    """
 
     def dropped() -> list[str]:
         return sorted({e["client"] for e in lb.log.items() if e["type"] == "state" and e["previous"] == "connected"})
 
     wait_until(lambda: bool(dropped()), what="a client of the stopped node to notice")
-    return dropped()
+    seen, since = dropped(), time.monotonic()
+    while time.monotonic() - since < SETTLE_SECONDS and len(seen) < len(names):
+        time.sleep(0.05)
+        if dropped() != seen:
+            seen, since = dropped(), time.monotonic()
+    return seen

@@ -1,9 +1,10 @@
 """What Soketi's own settings do to pushbridge (docs/soketi.md says which to change, and why).
 
-Soketi's defaults switch off signin and client events: ``send_to_user()`` is accepted and
-reaches nobody, client events are refused with 4301, and ``pushbridge_check`` warns about
-both. With signin on, Soketi closes a connection that has not signed in within
-``userAuthenticationTimeout`` with 4009, which pusher-js does not reconnect from.
+Soketi's defaults switch off signin and client events: ``send_to_user()`` and
+``terminate_user_connections()`` are accepted and reach nobody, client events are refused with
+4301, and ``pushbridge_check`` warns about both. With signin on, Soketi closes a connection that
+has not signed in within ``userAuthenticationTimeout`` with 4009, which pusher-js does not
+reconnect from.
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ def test_defaults_switch_off_signin_and_client_events(soketi_defaults, js_peers_
     assert refused["data"]["data"]["code"] == 4301
     with override_settings(PUSHBRIDGE={"default": settings_for(soketi_defaults)}):
         pushbridge.send_to_user("ann", "notice", {})  # accepted by the HTTP API...
+        pushbridge.terminate_user_connections("ann")
         pushbridge.trigger(channel, "after", {})  # (a later event, to know the first had its chance)
         peers.wait_event("a", channel, "after")
     assert not [e for e in peers.log.items() if e["type"] == "user_event"]  # ...and reaches nobody
+    assert not [e for e in peers.log.items() if e["type"] == "state" and e["previous"] == "connected"]
     assert not peers.events("b", channel, "client-typing")
 
 

@@ -1,0 +1,208 @@
+"""Cluster benchmark: server CPU per delivery of two pushbridge nodes on Redis against one node.
+
+Scaling out must not make every delivery dearer. This measures, in the same run and with
+:mod:`fanout`'s machinery (its load generator, rounds and checks):
+
+* ``one node`` - ``python -m pushbridge.server``, all subscribers on it, no Redis;
+* ``two nodes`` - two ``python -m pushbridge.server --redis`` processes on one ``redis-server``,
+  half the subscribers on each. Events are published through the first node only, so every
+  event also crosses Redis (one ``PUBLISH``) to reach the second node's half.
+
+Rounds are interleaved (the two targets back to back, in turns) and compared per round. The
+figure that matters is server CPU per delivery: the CPU time of every server process of a
+target (both nodes for the cluster; Redis reported on its own, and added in a second ratio)
+divided by the deliveries of the round. All servers and Redis are pinned to one CPU, the load
+generator to the other, as in :mod:`fanout`.
+
+Run from the repository root: ``.venv/bin/python bench/cluster.py`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH.parent), str(BENCH)]
+
+from common import free_port, replace_between_markers  # noqa: E402
+from fanout import (  # noqa: E402
+    CHANNEL,
+    CREDENTIALS,
+    Run,
+    Server,
+    Target,
+    machine_info,
+    one_round,
+    per_round_ratios,
+    running,
+    spread,
+)
+from loadgen import LoadGenerator, event_bodies  # noqa: E402
+
+ONE, TWO = "one node", "two nodes"
+
+
+def node(name: str, port: int, redis_url: str | None) -> Server:
+    argv = [
+        sys.executable, "-m", "pushbridge.server", "--host", "127.0.0.1", "--port", str(port),
+        "--app-id", CREDENTIALS.app_id, "--key", CREDENTIALS.key, "--secret", CREDENTIALS.secret,
+        "--log-level", "WARNING",
+        # Every subscriber comes from 127.0.0.1: lift the per-address limit meant for the internet.
+        "--max-connections-per-address", "0",
+    ]  # fmt: skip
+    if redis_url:
+        argv += ["--redis", redis_url]
+    return Server(name, argv, port)
+
+
+@dataclass
+class Group:
+    """Several server processes measured as one target: CPU adds up, publishing goes to the first."""
+
+    name: str
+    servers: list[Server]
+    extra_cpu: list[Server] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return self.servers[0].port
+
+    def cpu_seconds(self) -> float:
+        return sum(server.cpu_seconds() for server in self.servers)
+
+    def other_cpu_seconds(self) -> float:
+        """CPU of what the target relies on but is not a server node (Redis)."""
+        return sum(server.cpu_seconds() for server in self.extra_cpu)
+
+
+def connect(generator: LoadGenerator, group: Group, subscribers: int) -> Target:
+    """Spread ``subscribers`` evenly over the group's servers, subscribed, after a warm-up round."""
+    share = subscribers // len(group.servers)
+    target = Target(group, 0)  # type: ignore[arg-type]  # a Group stands in for a Server
+    for server in group.servers:
+        target.subscribers += generator.connect("127.0.0.1", server.port, CREDENTIALS.key, share)
+    generator.subscribe(target.subscribers, CHANNEL)
+    return target
+
+
+def benchmark(args: argparse.Namespace, one: Group, two: Group) -> tuple[list[Run], list[float]]:
+    generator = LoadGenerator()
+    runs: list[Run] = []
+    redis_per_delivery: list[float] = []
+    try:
+        targets = [connect(generator, group, args.subscribers) for group in (one, two)]
+        for target in targets:
+            target.events = args.events
+            target.bodies = event_bodies(CHANNEL, args.events, args.payload)
+            target.in_flight = args.in_flight
+            one_round(generator, target, -1, args.round_timeout, args.batch_ms / 1000)  # unmeasured
+        for number in range(args.rounds):
+            for target in targets if number % 2 == 0 else targets[::-1]:
+                time.sleep(0.3)
+                group = target.server
+                assert isinstance(group, Group)
+                redis_before = group.other_cpu_seconds()
+                run = one_round(generator, target, number, args.round_timeout, args.batch_ms / 1000)
+                if group is two:
+                    redis_per_delivery.append((group.other_cpu_seconds() - redis_before) / run.deliveries)
+                runs.append(run)
+                print(
+                    f"round {number} {run.server:>9}: {run.rate:>9,.0f} deliveries/s, "
+                    f"{1e6 / run.cpu_rate:5.2f} us server CPU per delivery",
+                    file=sys.stderr,
+                )
+    finally:
+        generator.close()
+    return runs, redis_per_delivery
+
+
+def table(runs: list[Run], redis_per_delivery: list[float]) -> str:
+    lines = [
+        "| target | deliveries/s, median (min-max) | server CPU per delivery, median | x one node (per round) "
+        "| with Redis's CPU | x one node, with Redis |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    one_cost = statistics.median(1e6 / run.cpu_rate for run in runs if run.server == ONE)
+    for name in (ONE, TWO):
+        mine = [run for run in runs if run.server == name]
+        median, low, high = spread([run.rate for run in mine])
+        cost = statistics.median(1e6 / run.cpu_rate for run in mine)
+        ratios = per_round_ratios(runs, ONE, name, cpu=True)  # one node's rate / this one's = cost ratio
+        ratio, r_low, r_high = spread(ratios)
+        if name == TWO:
+            with_redis = cost + statistics.median(redis_per_delivery) * 1e6
+            redis_cells = f"{with_redis:.2f} us | {with_redis / one_cost:.2f}"
+        else:
+            redis_cells = "- | -"
+        lines.append(
+            f"| {name} | {median:,.0f} ({low:,.0f}-{high:,.0f}) | {cost:.2f} us "
+            f"| {ratio:.2f} ({r_low:.2f}-{r_high:.2f}) | {redis_cells} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=1000, help="per target, split over its nodes")
+    parser.add_argument("--events", type=int, default=200, help="events per round (multiple of 10)")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--payload", type=int, default=64)
+    parser.add_argument("--in-flight", type=int, default=3)
+    parser.add_argument("--batch-ms", type=float, default=1.0)
+    parser.add_argument("--round-timeout", type=float, default=60.0)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 200 subscribers, 50 events, 2 rounds")
+    parser.add_argument("--markdown", type=Path, default=None, help="rewrite the cluster-table in this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.subscribers, args.events, args.rounds = 200, 50, 2
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 3 * args.subscribers + 256  # both targets' subscribers here, and each server's
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
+    redis_port = free_port()
+    redis_dir = tempfile.mkdtemp(prefix="pushbridge-bench-redis-")
+    redis = Server(
+        "redis",
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", redis_dir],
+        redis_port,
+    )
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    one = Group(ONE, [node("one", free_port(), None)])
+    two = Group(TWO, [node("two-a", free_port(), url), node("two-b", free_port(), url)], extra_cpu=[redis])
+    server_cpu = None
+    if shutil.which("taskset") and len(os.sched_getaffinity(0)) >= 2:
+        first, second = sorted(os.sched_getaffinity(0))[:2]
+        server_cpu = first
+        os.sched_setaffinity(0, {second})
+    results = Path(tempfile.mkdtemp(prefix="pushbridge-bench-cluster-"))
+    with running([redis], results, server_cpu), running(one.servers + two.servers, results, server_cpu):
+        runs, redis_per_delivery = benchmark(args, one, two)
+    command = " ".join([".venv/bin/python", "bench/cluster.py", *(argv if argv is not None else sys.argv[1:])])
+    machine = machine_info()
+    text = (
+        f"Command: `{command}` ({args.subscribers} subscribers, {args.events} events a round, "
+        f"{args.rounds} rounds; {machine['nproc']} CPUs, {machine['cpu']}, Python {machine['python']})\n\n"
+        + table(runs, redis_per_delivery)
+    )
+    print(f"\n{text}")
+    if args.markdown is not None and replace_between_markers(args.markdown, "cluster-table", text):
+        print(f"updated the table in {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
