@@ -251,5 +251,6 @@ declare namespace PushBridge {
     readonly recovering: boolean;
     receive(event: string, data: unknown, metadata: Metadata): void;
     subscribed(): void;
+    cancel(): void;
   }
 }

@@ -333,6 +333,12 @@
       );
     }
 
+    /** The channel is gone (unsubscribed): a fetch in flight and the events held are dropped. */
+    cancel() {
+      this._generation++;
+      this._held = null;
+    }
+
     _recovered(since, reply) {
       if (reply.resync) {
         // The gap is older than the kept window: the page must reload its state instead.
@@ -453,6 +459,7 @@
 
     _unsubscribe() {
       if (this.subscribed || this._subscribeSent) this.pusher.send_event('pusher:unsubscribe', { channel: this.name });
+      this._recovery.cancel();
       this._disconnect();
     }
 

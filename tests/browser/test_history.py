@@ -40,6 +40,15 @@ def shim_page(open_django_page: OpenPage, channel: str, *, user: str = "hana", s
     return page
 
 
+def page_with_one_event(open_django_page: OpenPage, django_site: DjangoSite, channel: str, first: int = 1) -> ShimPage:
+    """A shim page subscribed to ``channel`` that has received one event ({"n": first}): its
+    position is known, so a reconnect recovers from there."""
+    page = shim_page(open_django_page, channel)
+    django_site.publish(channel, "update", {"n": first})
+    assert values(page, channel, 1) == [first]
+    return page
+
+
 def values(page: ShimPage, channel: str, count: int) -> list[Any]:
     return [item["n"] for item in page.wait_received(channel, "update", count)]
 
@@ -76,9 +85,7 @@ def test_reconnect_delivers_missed_events_in_order_before_live_ones(
     open_django_page: OpenPage, django_site: DjangoSite, name: Name
 ) -> None:
     channel = name("private-hist-")
-    page = shim_page(open_django_page, channel)
-    django_site.publish(channel, "update", {"n": 1})
-    assert values(page, channel, 1) == [1]
+    page = page_with_one_event(open_django_page, django_site, channel)
 
     django_site.delay_history(1.5)  # the live event below arrives while the fetch is in flight
     try:
@@ -95,6 +102,26 @@ def test_reconnect_delivers_missed_events_in_order_before_live_ones(
     django_site.publish(channel, "update", {"n": 6})
     assert values(page, channel, 6) == [1, 2, 3, 4, 5, 6]
     assert page.js("(name) => window.pb.channel(name).position", channel) == 6
+
+
+def test_unsubscribe_during_recovery_delivers_nothing_more(
+    open_django_page: OpenPage, django_site: DjangoSite, name: Name
+) -> None:
+    channel = name("hist-gone-")
+    page = page_with_one_event(open_django_page, django_site, channel)
+    django_site.delay_history(1.5)
+    try:
+        reconnect(page, channel, lambda: django_site.publish(channel, "update", {"n": 2}))
+        page.wait("(name) => window.pb.channel(name)._recovery.recovering", channel)
+        page.js("(name) => window.pb.unsubscribe(name)", channel)
+        # The fetch's reply has come back (the browser's resource timing says so) ...
+        page.wait(
+            """() => performance.getEntriesByType('resource')
+                .some((e) => e.name.includes('/history/') && e.name.includes('since=1') && e.responseEnd > 0)"""
+        )
+    finally:
+        django_site.delay_history(0)
+    assert page.received(channel, "update") == [{"n": 1}]  # ... and delivered nothing
 
 
 def test_since_closes_the_render_to_subscribe_gap(
@@ -117,9 +144,7 @@ def test_gap_older_than_the_window_emits_one_resync(
     open_django_page: OpenPage, django_site: DjangoSite, name: Name
 ) -> None:
     channel = name("hist-window-")
-    page = shim_page(open_django_page, channel)
-    django_site.publish(channel, "update", {"n": 0})
-    values(page, channel, 1)
+    page = page_with_one_event(open_django_page, django_site, channel, first=0)
 
     def miss_many() -> None:
         for n in range(1, 26):  # 25 missed; the window keeps 20
@@ -137,9 +162,7 @@ def test_history_fetch_is_retried_while_the_server_fails(
     open_django_page: OpenPage, django_site: DjangoSite, name: Name
 ) -> None:
     channel = name("hist-retry-")
-    page = shim_page(open_django_page, channel)
-    django_site.publish(channel, "update", {"n": 1})
-    values(page, channel, 1)
+    page = page_with_one_event(open_django_page, django_site, channel)
     django_site.fail_next("/history/", 2)  # a restarting server: 503, 503, then the history
     reconnect(page, channel, lambda: django_site.publish(channel, "update", {"n": 2}))
     django_site.publish(channel, "update", {"n": 3})
@@ -151,9 +174,7 @@ def test_history_failure_is_reported_and_live_events_go_on(
     open_django_page: OpenPage, django_site: DjangoSite, name: Name
 ) -> None:
     channel = name("plain-")  # the stand-in keeps no history for it: 404 with a reason
-    page = shim_page(open_django_page, channel)
-    django_site.publish(channel, "update", {"n": 1})
-    values(page, channel, 1)
+    page = page_with_one_event(open_django_page, django_site, channel)
     reconnect(page, channel, lambda: None)
     [error] = page.wait_received(channel, "pushbridge:history_error")
     assert error["type"] == "HistoryError"
