@@ -201,14 +201,22 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_cluster_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse cluster flags that cannot work together, naming the value at fault."""
-    if args.workers < 1:
-        parser.error(f"--workers must be at least 1, not {args.workers}.")
-    if args.workers > 1 and not args.redis:
-        parser.error(f"--workers {args.workers} needs --redis URL: without it each worker would be a separate server.")
-    if args.workers > 1 and args.port == 0:
-        parser.error(f"--workers {args.workers} needs a fixed --port: with port 0 each worker would get its own.")
-    if args.node_timeout <= 0:
-        parser.error(f"--node-timeout must be positive seconds, not {args.node_timeout}.")
+    problem = cluster_args_problem(args.workers, args.redis, args.port, args.node_timeout)
+    if problem:
+        parser.error(problem)
+
+
+def cluster_args_problem(workers: int, redis: str | None, port: int, node_timeout: float) -> str | None:
+    """What is wrong with these cluster settings together, or ``None``."""
+    if workers < 1:
+        return f"--workers must be at least 1, not {workers}."
+    if workers > 1 and not redis:
+        return f"--workers {workers} needs --redis URL: without it each worker would be a separate server."
+    if workers > 1 and port == 0:
+        return f"--workers {workers} needs a fixed --port: with port 0 each worker would get its own."
+    if node_timeout <= 0:
+        return f"--node-timeout must be positive seconds, not {node_timeout}."
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -302,7 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_cluster_args(parser, args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.workers > 1:
-        return run_workers(list(sys.argv[1:] if argv is None else argv), args.workers)
+        program = [sys.executable, "-m", "pushbridge.server"]
+        return run_workers(program, list(sys.argv[1:] if argv is None else argv), args.workers)
     server = server_from_args(args)
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
@@ -21,14 +20,17 @@ from types import FrameType
 RESPAWN_DELAY = 1.0
 
 
-def worker_command(argv: Sequence[str]) -> list[str]:
-    """The command line of one worker: the same flags, one process, a shared port."""
-    return [sys.executable, "-m", "pushbridge.server", *argv, "--workers", "1", "--reuse-port"]
+def worker_command(program: Sequence[str], argv: Sequence[str]) -> list[str]:
+    """The command line of one worker: ``program`` with the same flags, one process, a shared port.
+
+    ``program`` is ``[sys.executable, "-m", "pushbridge.server"]`` or the management command's.
+    """
+    return [*program, *argv, "--workers", "1", "--reuse-port"]
 
 
-def run_workers(argv: Sequence[str], count: int) -> int:
-    """Run ``count`` workers until SIGINT or SIGTERM; return the exit status."""
-    command = worker_command(argv)
+def run_workers(program: Sequence[str], argv: Sequence[str], count: int) -> int:
+    """Run ``count`` workers of ``program`` with flags ``argv`` until SIGINT or SIGTERM; return the exit status."""
+    command = worker_command(program, argv)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -114,8 +114,8 @@ def test_an_unreachable_redis_is_named_without_its_password(capsys):
     assert "hunter2" not in error
 
 
-def test_the_management_command_joins_a_cluster(redis_server: RedisServer, tmp_path) -> None:
-    """``manage.py pushbridge_server --redis`` is a node like ``python -m pushbridge.server --redis``."""
+def project_env(tmp_path) -> dict[str, str]:
+    """The environment of a Django project whose PUSHBRIDGE alias is the cluster's app."""
     (tmp_path / "cluster_settings.py").write_text(
         "SECRET_KEY = 'x'\n"
         "INSTALLED_APPS = ['pushbridge']\n"
@@ -123,11 +123,32 @@ def test_the_management_command_joins_a_cluster(redis_server: RedisServer, tmp_p
         f" 'SECRET': '{SECRET}', 'HOST': '127.0.0.1', 'PORT': 6001}}}}\n"
     )
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "cluster_settings",
         "PYTHONPATH": os.pathsep.join([str(tmp_path), root, os.environ.get("PYTHONPATH", "")]),
     }
+
+
+def test_the_management_command_runs_workers(redis_server: RedisServer, tmp_path) -> None:
+    prefix = f"command-workers-{uuid.uuid4().hex[:8]}"
+    argv = [sys.executable, "-m", "django", "pushbridge_server", "--workers", "2", "--port", str(free_port())]
+    argv += ["--redis", redis_server.url, "--redis-prefix", prefix, "--log-level", "WARNING"]
+    supervisor = subprocess.Popen(argv, env=project_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    store = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        wait_until(lambda: store.zcard(f"{prefix}:nodes") == 2, timeout=STARTUP, what="two workers, each a node")
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        supervisor.wait(30)
+    assert supervisor.returncode == 0
+    assert store.zcard(f"{prefix}:nodes") == 0
+    store.close()
+
+
+def test_the_management_command_joins_a_cluster(redis_server: RedisServer, tmp_path) -> None:
+    """``manage.py pushbridge_server --redis`` is a node like ``python -m pushbridge.server --redis``."""
+    env = project_env(tmp_path)
     prefix = f"command-{uuid.uuid4().hex[:8]}"
     cluster_flags = ["--redis", redis_server.url, "--redis-prefix", prefix]
     command, banner = start_and_read_banner(
@@ -150,3 +171,18 @@ def test_the_management_command_joins_a_cluster(redis_server: RedisServer, tmp_p
         other.stop()
         command.send_signal(signal.SIGTERM)
         command.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--workers", "2", "--port", "6001"], "--workers 2 needs --redis URL"),
+        (["--workers", "2", "--port", "0", "--redis", "redis://127.0.0.1:1/0"], "--workers 2 needs a fixed --port"),
+        (["--workers", "2", "--port", "6001", "--redis", "redis://127.0.0.1:1/0"], "--workers runs from the command"),
+    ],
+)
+def test_the_management_command_refuses_workers_it_cannot_run(flags, message):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=message):
+        call_command("pushbridge_server", *flags)
