@@ -7,6 +7,9 @@ Scaling out must not make every delivery dearer. This measures, in the same run 
 * ``two nodes`` - two ``python -m pushbridge.server --redis`` processes on one ``redis-server``,
   half the subscribers on each. Events are published through the first node only, so every
   event also crosses Redis (one ``PUBLISH``) to reach the second node's half.
+* ``two Soketi nodes`` - the peer: two Soketi 1.6.1 processes (``tests/soketi``, installed by
+  ``scripts/test``) with the cluster configuration of docs/soketi.md on the same Redis (its
+  own prefix) and fanout.py's app with every limit off; same split, same publishing.
 
 Rounds are interleaved (the two targets back to back, in turns) and compared per round. The
 figure that matters is server CPU per delivery: the CPU time of every server process of a
@@ -37,6 +40,7 @@ from common import free_port, replace_between_markers  # noqa: E402
 from fanout import (  # noqa: E402
     CHANNEL,
     CREDENTIALS,
+    SOKETI,
     Run,
     Server,
     Target,
@@ -44,11 +48,14 @@ from fanout import (  # noqa: E402
     one_round,
     per_round_ratios,
     running,
+    soketi_config,
     spread,
 )
 from loadgen import LoadGenerator, event_bodies  # noqa: E402
 
-ONE, TWO = "one node", "two nodes"
+from tests.soketi.recipe import cluster_options  # noqa: E402
+
+ONE, TWO, SOKETI_TWO = "one node", "two nodes", "two Soketi nodes"
 
 
 def node(name: str, port: int, redis_url: str | None) -> Server:
@@ -62,6 +69,12 @@ def node(name: str, port: int, redis_url: str | None) -> Server:
     if redis_url:
         argv += ["--redis", redis_url]
     return Server(name, argv, port)
+
+
+def soketi_node(name: str, cluster: dict[str, object]) -> Server:
+    """A Soketi 1.6.1 node with fanout.py's app (limits off) and the documented cluster options."""
+    port = free_port()
+    return Server(name, [str(SOKETI), "start"], port, config={**soketi_config(port, CREDENTIALS), **cluster})
 
 
 @dataclass
@@ -94,29 +107,32 @@ def connect(generator: LoadGenerator, group: Group, subscribers: int) -> Target:
     return target
 
 
-def benchmark(args: argparse.Namespace, one: Group, two: Group) -> tuple[list[Run], list[float]]:
+def benchmark(args: argparse.Namespace, groups: list[Group]) -> tuple[list[Run], dict[str, list[float]]]:
+    """Interleaved rounds over ``groups``; returns the runs and each group's Redis CPU per delivery."""
     generator = LoadGenerator()
     runs: list[Run] = []
-    redis_per_delivery: list[float] = []
+    redis_per_delivery: dict[str, list[float]] = {group.name: [] for group in groups if group.extra_cpu}
     try:
-        targets = [connect(generator, group, args.subscribers) for group in (one, two)]
+        targets = [connect(generator, group, args.subscribers) for group in groups]
         for target in targets:
             target.events = args.events
             target.bodies = event_bodies(CHANNEL, args.events, args.payload)
             target.in_flight = args.in_flight
             one_round(generator, target, -1, args.round_timeout, args.batch_ms / 1000)  # unmeasured
         for number in range(args.rounds):
-            for target in targets if number % 2 == 0 else targets[::-1]:
+            shift = number % len(targets)
+            for target in targets[shift:] + targets[:shift]:
                 time.sleep(0.3)
                 group = target.server
                 assert isinstance(group, Group)
                 redis_before = group.other_cpu_seconds()
                 run = one_round(generator, target, number, args.round_timeout, args.batch_ms / 1000)
-                if group is two:
-                    redis_per_delivery.append((group.other_cpu_seconds() - redis_before) / run.deliveries)
+                if group.extra_cpu:
+                    used = group.other_cpu_seconds() - redis_before
+                    redis_per_delivery[group.name].append(used / run.deliveries)
                 runs.append(run)
                 print(
-                    f"round {number} {run.server:>9}: {run.rate:>9,.0f} deliveries/s, "
+                    f"round {number} {run.server:>17}: {run.rate:>9,.0f} deliveries/s, "
                     f"{1e6 / run.cpu_rate:5.2f} us server CPU per delivery",
                     file=sys.stderr,
                 )
@@ -125,27 +141,33 @@ def benchmark(args: argparse.Namespace, one: Group, two: Group) -> tuple[list[Ru
     return runs, redis_per_delivery
 
 
-def table(runs: list[Run], redis_per_delivery: list[float]) -> str:
+def table(runs: list[Run], redis_per_delivery: dict[str, list[float]]) -> str:
     lines = [
         "| target | deliveries/s, median (min-max) | server CPU per delivery, median | x one node (per round) "
         "| with Redis's CPU | x one node, with Redis |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     one_cost = statistics.median(1e6 / run.cpu_rate for run in runs if run.server == ONE)
-    for name in (ONE, TWO):
+    for name in dict.fromkeys(run.server for run in runs):
         mine = [run for run in runs if run.server == name]
         median, low, high = spread([run.rate for run in mine])
         cost = statistics.median(1e6 / run.cpu_rate for run in mine)
         ratios = per_round_ratios(runs, ONE, name, cpu=True)  # one node's rate / this one's = cost ratio
         ratio, r_low, r_high = spread(ratios)
-        if name == TWO:
-            with_redis = cost + statistics.median(redis_per_delivery) * 1e6
+        if name in redis_per_delivery:
+            with_redis = cost + statistics.median(redis_per_delivery[name]) * 1e6
             redis_cells = f"{with_redis:.2f} us | {with_redis / one_cost:.2f}"
         else:
             redis_cells = "- | -"
         lines.append(
             f"| {name} | {median:,.0f} ({low:,.0f}-{high:,.0f}) | {cost:.2f} us "
             f"| {ratio:.2f} ({r_low:.2f}-{r_high:.2f}) | {redis_cells} |"
+        )
+    if SOKETI_TWO in redis_per_delivery and TWO in redis_per_delivery:
+        versus = spread(per_round_ratios(runs, TWO, SOKETI_TWO, cpu=True))
+        lines.append(
+            f"\nTwo pushbridge nodes against two Soketi nodes, deliveries per server CPU-second, per round: "
+            f"{versus[0]:.2f}x ({versus[1]:.2f}-{versus[2]:.2f})."
         )
     return "\n".join(lines)
 
@@ -160,6 +182,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-ms", type=float, default=1.0)
     parser.add_argument("--round-timeout", type=float, default=60.0)
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 subscribers, 50 events, 2 rounds")
+    parser.add_argument("--no-soketi", dest="soketi", action="store_false", help="leave out the Soketi cluster")
     parser.add_argument("--markdown", type=Path, default=None, help="rewrite the cluster-table in this file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -170,7 +193,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = 3 * args.subscribers + 256  # both targets' subscribers here, and each server's
+    needed = 4 * args.subscribers + 256  # every target's subscribers here, and each server's
     if soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
     redis_port = free_port()
@@ -181,16 +204,24 @@ def main(argv: list[str] | None = None) -> int:
         redis_port,
     )
     url = f"redis://127.0.0.1:{redis_port}/0"
-    one = Group(ONE, [node("one", free_port(), None)])
-    two = Group(TWO, [node("two-a", free_port(), url), node("two-b", free_port(), url)], extra_cpu=[redis])
+    groups = [
+        Group(ONE, [node("one", free_port(), None)]),
+        Group(TWO, [node("two-a", free_port(), url), node("two-b", free_port(), url)], extra_cpu=[redis]),
+    ]
+    if args.soketi and SOKETI.exists():
+        options = cluster_options(redis_port)  # the cluster recipe of docs/soketi.md, this Redis
+        groups.append(Group(SOKETI_TWO, [soketi_node(name, options) for name in ("soketi-a", "soketi-b")], [redis]))
+    elif args.soketi:
+        print(f"Soketi skipped: {SOKETI} is missing (scripts/test installs it with npm)", file=sys.stderr)
     server_cpu = None
     if shutil.which("taskset") and len(os.sched_getaffinity(0)) >= 2:
         first, second = sorted(os.sched_getaffinity(0))[:2]
         server_cpu = first
         os.sched_setaffinity(0, {second})
     results = Path(tempfile.mkdtemp(prefix="pushbridge-bench-cluster-"))
-    with running([redis], results, server_cpu), running(one.servers + two.servers, results, server_cpu):
-        runs, redis_per_delivery = benchmark(args, one, two)
+    servers = [server for group in groups for server in group.servers]
+    with running([redis], results, server_cpu), running(servers, results, server_cpu):
+        runs, redis_per_delivery = benchmark(args, groups)
     command = " ".join([".venv/bin/python", "bench/cluster.py", *(argv if argv is not None else sys.argv[1:])])
     machine = machine_info()
     text = (

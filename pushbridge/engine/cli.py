@@ -172,8 +172,7 @@ def add_server_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str,
         action="append",
         default=d("trusted_proxy"),
         metavar="ADDRESS",
-        help="a reverse proxy's address, exempt from the limits per address (repeatable; "
-        "default: 127.0.0.1 and ::1, the local host)",
+        help="a reverse proxy's address, exempt from the limits per address (repeatable)",
     )
     add("--log-level", default=d("log_level"), help="of the pushbridge loggers (INFO, DEBUG...)")
     cluster = parser.add_argument_group("cluster", "several processes or machines serving the same apps")
@@ -200,16 +199,23 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reuse-port", action="store_true", help="listen with SO_REUSEPORT (what --workers uses)")
 
 
-def cluster_args_problem(args: argparse.Namespace) -> str | None:
-    """What is wrong with cluster flags that cannot work together, naming the value at fault."""
-    if args.workers < 1:
-        return f"--workers must be at least 1, not {args.workers}."
-    if args.workers > 1 and not args.redis:
-        return f"--workers {args.workers} needs --redis URL: without it each worker would be a separate server."
-    if args.workers > 1 and args.port == 0:
-        return f"--workers {args.workers} needs a fixed --port: with port 0 each worker would get its own."
-    if args.node_timeout <= 0:
-        return f"--node-timeout must be positive seconds, not {args.node_timeout}."
+def check_cluster_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse cluster flags that cannot work together, naming the value at fault."""
+    problem = cluster_args_problem(args.workers, args.redis, args.port, args.node_timeout)
+    if problem:
+        parser.error(problem)
+
+
+def cluster_args_problem(workers: int, redis: str | None, port: int, node_timeout: float) -> str | None:
+    """What is wrong with these cluster settings together, or ``None``."""
+    if workers < 1:
+        return f"--workers must be at least 1, not {workers}."
+    if workers > 1 and not redis:
+        return f"--workers {workers} needs --redis URL: without it each worker would be a separate server."
+    if workers > 1 and port == 0:
+        return f"--workers {workers} needs a fixed --port: with port 0 each worker would get its own."
+    if node_timeout <= 0:
+        return f"--node-timeout must be positive seconds, not {node_timeout}."
     return None
 
 
@@ -240,7 +246,7 @@ def server_from_args(args: argparse.Namespace, base_limits: Limits = PUSHER_LIMI
         max_open_connections=args.max_open_connections,
         max_connections_per_address=args.max_connections_per_address,
         max_subscriptions_per_address=args.max_subscriptions_per_address,
-        trusted_proxies=frozenset(args.trusted_proxy) if args.trusted_proxy else ServerOptions.trusted_proxies,
+        trusted_proxies=frozenset(args.trusted_proxy),
         drain_grace=args.drain_grace,
         signin_timeout=args.signin_timeout,
         cors_origins=frozenset(args.cors_origin or ["*"]),
@@ -301,13 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the server from the command line until SIGINT or SIGTERM; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    problem = cluster_args_problem(args)
-    if problem:
-        parser.error(problem)
+    check_cluster_args(parser, args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.workers > 1:
-        flags = list(sys.argv[1:] if argv is None else argv)
-        return run_workers([sys.executable, "-m", "pushbridge.server", *flags], args.workers)
+        program = [sys.executable, "-m", "pushbridge.server"]
+        return run_workers(program, list(sys.argv[1:] if argv is None else argv), args.workers)
     server = server_from_args(args)
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Only reached where signal handlers are missing.

@@ -20,19 +20,17 @@ from types import FrameType
 RESPAWN_DELAY = 1.0
 
 
-def worker_command(command: Sequence[str]) -> list[str]:
-    """The command line of one worker: the same command and flags, one process, a shared port.
+def worker_command(program: Sequence[str], argv: Sequence[str]) -> list[str]:
+    """The command line of one worker: ``program`` with the same flags, one process, a shared port.
 
-    ``command`` is the whole command line that asked for workers (``python -m
-    pushbridge.server ...`` or ``python manage.py pushbridge_server ...``); the flags added last
-    win over the ``--workers`` it holds.
+    ``program`` is ``[sys.executable, "-m", "pushbridge.server"]`` or the management command's.
     """
-    return [*command, "--workers", "1", "--reuse-port"]
+    return [*program, *argv, "--workers", "1", "--reuse-port"]
 
 
-def run_workers(command: Sequence[str], count: int) -> int:
-    """Run ``count`` workers of ``command`` until SIGINT or SIGTERM; return the exit status."""
-    command = worker_command(command)
+def run_workers(program: Sequence[str], argv: Sequence[str], count: int) -> int:
+    """Run ``count`` workers of ``program`` with flags ``argv`` until SIGINT or SIGTERM; return the exit status."""
+    command = worker_command(program, argv)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -23,6 +23,8 @@ from tests.services.process import free_port
 from tests.services.redis import RedisServer
 
 CLIENTS = 16
+#: Seconds for server processes to start: generous, a loaded 2-core machine imports slowly.
+STARTUP = 60.0
 
 
 def test_workers_share_one_port_and_a_dead_worker_is_replaced(redis_server: RedisServer) -> None:
@@ -44,7 +46,11 @@ def test_workers_share_one_port_and_a_dead_worker_is_replaced(redis_server: Redi
     clients: list[websocket.WebSocket] = []
     try:
         nodes = f"{prefix}:nodes"
-        wait_until(lambda: store.zcard(nodes) == 2 and sum("Press Ctrl-C" in line for line in output) == 2)
+        wait_until(
+            lambda: store.zcard(nodes) == 2 and sum("Press Ctrl-C" in line for line in output) == 2,
+            timeout=STARTUP,
+            what="two workers listening, each a node",
+        )
         channel = f"room-{uuid.uuid4().hex[:8]}"
         for _ in range(CLIENTS):
             client = websocket.create_connection(f"ws://127.0.0.1:{port}/app/{KEY}?protocol=7", timeout=10)
@@ -69,7 +75,7 @@ def test_workers_share_one_port_and_a_dead_worker_is_replaced(redis_server: Redi
         os.kill(int(victim.split("-")[-2]), signal.SIGKILL)
         wait_until(
             lambda: store.zcard(nodes) == 2 and victim not in store.zrange(nodes, 0, -1),
-            timeout=10 + NODE_TIMEOUT * 2,
+            timeout=STARTUP + NODE_TIMEOUT * 2,
             what="a replacement worker, and the dead one forgotten",
         )
         assert any("starting another" in line for line in output)
@@ -108,8 +114,8 @@ def test_an_unreachable_redis_is_named_without_its_password(capsys):
     assert "hunter2" not in error
 
 
-def test_the_management_command_joins_a_cluster(redis_server: RedisServer, tmp_path) -> None:
-    """``manage.py pushbridge_server --redis`` is a node like ``python -m pushbridge.server --redis``."""
+def project_env(tmp_path) -> dict[str, str]:
+    """The environment of a Django project whose PUSHBRIDGE alias is the cluster's app."""
     (tmp_path / "cluster_settings.py").write_text(
         "SECRET_KEY = 'x'\n"
         "INSTALLED_APPS = ['pushbridge']\n"
@@ -117,11 +123,32 @@ def test_the_management_command_joins_a_cluster(redis_server: RedisServer, tmp_p
         f" 'SECRET': '{SECRET}', 'HOST': '127.0.0.1', 'PORT': 6001}}}}\n"
     )
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "cluster_settings",
         "PYTHONPATH": os.pathsep.join([str(tmp_path), root, os.environ.get("PYTHONPATH", "")]),
     }
+
+
+def test_the_management_command_runs_workers(redis_server: RedisServer, tmp_path) -> None:
+    prefix = f"command-workers-{uuid.uuid4().hex[:8]}"
+    argv = [sys.executable, "-m", "django", "pushbridge_server", "--workers", "2", "--port", str(free_port())]
+    argv += ["--redis", redis_server.url, "--redis-prefix", prefix, "--log-level", "WARNING"]
+    supervisor = subprocess.Popen(argv, env=project_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    store = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        wait_until(lambda: store.zcard(f"{prefix}:nodes") == 2, timeout=STARTUP, what="two workers, each a node")
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        supervisor.wait(30)
+    assert supervisor.returncode == 0
+    assert store.zcard(f"{prefix}:nodes") == 0
+    store.close()
+
+
+def test_the_management_command_joins_a_cluster(redis_server: RedisServer, tmp_path) -> None:
+    """``manage.py pushbridge_server --redis`` is a node like ``python -m pushbridge.server --redis``."""
+    env = project_env(tmp_path)
     prefix = f"command-{uuid.uuid4().hex[:8]}"
     cluster_flags = ["--redis", redis_server.url, "--redis-prefix", prefix]
     command, banner = start_and_read_banner(
@@ -144,3 +171,18 @@ def test_the_management_command_joins_a_cluster(redis_server: RedisServer, tmp_p
         other.stop()
         command.send_signal(signal.SIGTERM)
         command.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--workers", "2", "--port", "6001"], "--workers 2 needs --redis URL"),
+        (["--workers", "2", "--port", "0", "--redis", "redis://127.0.0.1:1/0"], "--workers 2 needs a fixed --port"),
+        (["--workers", "2", "--port", "6001", "--redis", "redis://127.0.0.1:1/0"], "--workers runs from the command"),
+    ],
+)
+def test_the_management_command_refuses_workers_it_cannot_run(flags, message):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=message):
+        call_command("pushbridge_server", *flags)

@@ -20,6 +20,10 @@ from tests.server.peers import PysherPeer, wait_until
 
 pytestmark = pytest.mark.peers
 
+#: Seconds to wait for what follows a node's death: the node timeout, then pusher-js's
+#: reconnection back-off, on a machine that may be busy.
+AFTER_DEATH = 30.0
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -197,10 +201,11 @@ def test_a_node_killed_is_forgotten_by_the_others(make_cluster, pusher_js):
         node_b.kill()
 
         removed = survivor.log.wait_for(
-            lambda e: e.get("channel") == presence and e["event"] == "pusher_internal:member_removed"
+            lambda e: e.get("channel") == presence and e["event"] == "pusher_internal:member_removed",
+            timeout=AFTER_DEATH,
         )
         assert json.loads(removed["data"]) == {"user_id": "u2"}
-        cluster.webhooks.wait_event(lambda e: e["name"] == "channel_vacated" and e["channel"] == solo)
+        cluster.webhooks.wait_event(lambda e: e["name"] == "channel_vacated" and e["channel"] == solo, AFTER_DEATH)
         cluster.webhooks.wait_event(lambda e: e["name"] == "member_removed" and e.get("user_id") == "u2")
         assert len(cluster.hooks("member_removed", channel=presence, user_id="u2")) == 1
         assert len(cluster.hooks("channel_vacated", channel=solo)) == 1
@@ -208,7 +213,9 @@ def test_a_node_killed_is_forgotten_by_the_others(make_cluster, pusher_js):
         assert users(cluster, presence) == ["u1"]  # nginx now answers from node A
         assert solo not in cluster.sdk().channels_info()["channels"]
         # pusher-js on the dead node reconnects through nginx to node A and subscribes again.
-        wait_until(lambda: subscription_count(cluster, room) == 2, what="the roamer back, on node A")
+        wait_until(
+            lambda: subscription_count(cluster, room) == 2, timeout=AFTER_DEATH, what="the roamer back, on node A"
+        )
         cluster.sdk().trigger(room, "after", {"ok": True})
         for client in ("r1", "r2"):
             js.wait_event(client, room, "after")
