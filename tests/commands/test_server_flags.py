@@ -50,3 +50,8 @@ def test_workers_rerun_the_command_line_that_asked_for_them(monkeypatch: pytest.
     monkeypatch.setattr(sys, "argv", ["manage.py", "shell"])  # not how pushbridge_server was run
     with pytest.raises(CommandError, match="--workers runs from the command line"):
         call_command("pushbridge_server", "--workers", "2", "--port", "7001", "--redis", "redis://127.0.0.1:1/0")
+
+
+def test_an_unreachable_redis_is_a_command_error() -> None:
+    with pytest.raises(CommandError, match="127.0.0.1:1"):
+        call_command("pushbridge_server", "--port", "0", "--redis", "redis://127.0.0.1:1/0")
