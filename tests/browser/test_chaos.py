@@ -27,9 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.urls import NoReverseMatch, reverse
 
-from pushbridge import conf
 from tests.browser.conftest import WAIT_MS, ShimPage
 from tests.browser.live_django import REPO, DjangoSite
 from tests.example.conftest import ARTIFACTS, PushServer
@@ -43,17 +41,6 @@ STEPS = 32
 CREDENTIALS = ("app-id", "app-key", "app-secret")
 EVENTS = {"model": "note.created", "trigger": "note.triggered"}
 HISTORY_CLIENT = REPO / "tests" / "node" / "history_client.js"
-
-
-def durable_history_available() -> str | None:
-    """Why the chaos test cannot run yet, or None when durable mode and the history are here."""
-    if "durable" not in getattr(conf, "DISPATCH_MODES", ()):
-        return 'DISPATCH "durable" is not available'
-    try:
-        reverse("pushbridge:history")
-    except NoReverseMatch:
-        return "pushbridge.urls has no history endpoint (pushbridge:history)"
-    return None
 
 
 # -- the plan -----------------------------------------------------------------------------------
@@ -239,9 +226,6 @@ def fresh_postgres_database(server: PostgresServer) -> dict[str, Any]:
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def chaos_parts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[PushServer, DjangoSite]]:
-    missing = durable_history_available()
-    if missing:
-        pytest.skip(f"the chaos test needs durable mode with history: {missing}")
     database = None
     if request.param == "postgresql":
         database = fresh_postgres_database(request.getfixturevalue("postgres_server"))

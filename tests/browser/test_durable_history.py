@@ -17,16 +17,12 @@ import pytest
 from pushbridge.server import EmbeddedServer
 from tests.browser.conftest import PUSHER_JS, WAIT_MS, ShimPage
 from tests.browser.live_django import DjangoSite
-from tests.browser.test_chaos import durable_history_available
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def durable_site(push_server: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DjangoSite]:
-    missing = durable_history_available()
-    if missing:
-        pytest.skip(f"needs durable mode with history: {missing}")
     site = DjangoSite(
         push_port=push_server.port,
         directory=tmp_path_factory.mktemp("durable-site"),

@@ -26,7 +26,6 @@ from tests.browser.test_chaos import (
     STEPS,
     NodeClient,
     assert_every_event_once,
-    durable_history_available,
     make_plan,
     marker_step,
     open_pages,
@@ -62,9 +61,6 @@ class Parts:
 
 @pytest.fixture
 def parts(redis_server: RedisServer, tmp_path: Path) -> Iterator[Parts]:
-    missing = durable_history_available()
-    if missing:
-        pytest.skip(f"needs durable mode with history: {missing}")
     if not soketi_installed():
         pytest.skip("Soketi is not installed: ./scripts/test installs it (npm ci --prefix tests/soketi)")
     started = Parts(redis_server, tmp_path)
