@@ -224,36 +224,43 @@ def test_a_node_killed_is_forgotten_by_the_others(make_cluster, pusher_js):
         doomed.close()
 
 
-def test_a_per_app_connection_cap_counts_every_node(make_cluster):
+def test_per_app_limits_count_every_node(make_cluster):
     import websocket
 
-    cluster = make_cluster(2, "--max-connections", "2")
+    cluster = make_cluster(2, "--max-connections", "2", "--max-presence-members", "1")
     node_a, node_b = cluster.nodes
+    first = pysher_on(node_a.port, user_data={"user_id": "u1"})
+    second = pysher_on(node_b.port, user_data={"user_id": "u2"})
+    try:
+        # One member per presence channel: u1 on node A fills it for node B's u2 too.
+        channel = unique("presence-small")
+        first.subscribe(channel)
+        wait_until(lambda: users(cluster, channel) == ["u1"], what="u1 known to the cluster")
+        second.subscribe(channel)
+        [refused] = second.events(channel, "pusher:subscription_error")
+        assert "LimitReached" in str(refused["data"])
+        assert "already has 1 members" in str(refused["data"])
 
-    def connect(port: int) -> tuple[websocket.WebSocket, dict[str, Any]]:
-        client = websocket.create_connection(f"ws://127.0.0.1:{port}/app/{KEY}?protocol=7", timeout=10)
-        return client, json.loads(client.recv())
+        # Two connections per app: node A holds one, under the cap, but node B's counts too.
+        refusals: list[dict[str, Any]] = []
 
-    first, hello_a = connect(node_a.port)
-    second, hello_b = connect(node_b.port)
-    assert hello_a["event"] == hello_b["event"] == "pusher:connection_established"
-    refusals: list[dict[str, Any]] = []
+        def third_is_refused() -> bool:
+            client = websocket.create_connection(f"ws://127.0.0.1:{node_a.port}/app/{KEY}?protocol=7", timeout=10)
+            reply = json.loads(client.recv())
+            client.close()
+            if reply["event"] == "pusher:error":
+                refusals.append(reply)
+                return True
+            return False
 
-    def third_is_refused() -> bool:
-        client, reply = connect(node_a.port)
-        client.close()
-        if reply["event"] == "pusher:error":
-            refusals.append(reply)
-            return True
-        return False
-
-    # Node A holds one connection, under the cap of 2; node B's one counts too.
-    wait_until(third_is_refused, what="node A to count node B's connection")
-    assert refusals[-1]["data"]["code"] == 4100
-    assert "allows 2 connections" in refusals[-1]["data"]["message"]
-    second.close()
-    wait_until(lambda: not third_is_refused(), what="room again once node B's connection closed")
-    first.close()
+        wait_until(third_is_refused, what="node A to count node B's connection")
+        assert refusals[-1]["data"]["code"] == 4100
+        assert "allows 2 connections" in refusals[-1]["data"]["message"]
+        second.close()
+        wait_until(lambda: not third_is_refused(), what="room again once node B's connection closed")
+    finally:
+        first.close()
+        second.close()
 
 
 def test_the_cluster_is_whole_again_after_redis_comes_back(make_cluster, redis_factory):
