@@ -53,5 +53,5 @@ def test_workers_rerun_the_command_line_that_asked_for_them(monkeypatch: pytest.
 
 
 def test_an_unreachable_redis_is_a_command_error() -> None:
-    with pytest.raises(CommandError, match="127.0.0.1:1"):
+    with pytest.raises(CommandError, match=r"127\.0\.0\.1:1\b"):
         call_command("pushbridge_server", "--port", "0", "--redis", "redis://127.0.0.1:1/0")
