@@ -172,7 +172,8 @@ def add_server_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str,
         action="append",
         default=d("trusted_proxy"),
         metavar="ADDRESS",
-        help="a reverse proxy's address, exempt from the limits per address (repeatable)",
+        help="a reverse proxy's address, exempt from the limits per address (repeatable; "
+        "default: 127.0.0.1 and ::1, the local host)",
     )
     add("--log-level", default=d("log_level"), help="of the pushbridge loggers (INFO, DEBUG...)")
     cluster = parser.add_argument_group("cluster", "several processes or machines serving the same apps")
@@ -246,7 +247,7 @@ def server_from_args(args: argparse.Namespace, base_limits: Limits = PUSHER_LIMI
         max_open_connections=args.max_open_connections,
         max_connections_per_address=args.max_connections_per_address,
         max_subscriptions_per_address=args.max_subscriptions_per_address,
-        trusted_proxies=frozenset(args.trusted_proxy),
+        trusted_proxies=frozenset(args.trusted_proxy) if args.trusted_proxy else ServerOptions.trusted_proxies,
         drain_grace=args.drain_grace,
         signin_timeout=args.signin_timeout,
         cors_origins=frozenset(args.cors_origin or ["*"]),
