@@ -138,21 +138,19 @@ class OutputExecutor:
             self._drop_laggards()
 
     def _send(self, conn: Connection, frame: str) -> None:
-        peer: Peer | None = conn.sink
-        if peer is None or peer.closing is not None or peer.transport.is_closing():
-            return
-        peer.transport.write(websocket_text_frame(frame))
-        self.traffic.messages_out += 1
-        if self._laggards:
-            self._drop_laggards()
+        self._write_one(conn, websocket_text_frame(frame))
 
     def _pong(self, conn: Connection, payload: bytes) -> None:
+        # Pongs obey the buffer limit like any frame: a client that pings but never reads
+        # would otherwise grow the server's memory without bound.
+        self._write_one(conn, websocket_pong_frame(payload))
+
+    def _write_one(self, conn: Connection, data: bytes) -> None:
+        """Write one frame to one open connection, then drop whoever went over its buffer."""
         peer: Peer | None = conn.sink
         if peer is None or peer.closing is not None or peer.transport.is_closing():
             return
-        # Pongs obey the buffer limit like any frame: a client that pings but never reads
-        # would otherwise grow the server's memory without bound.
-        peer.transport.write(websocket_pong_frame(payload))
+        peer.transport.write(data)
         self.traffic.messages_out += 1
         if self._laggards:
             self._drop_laggards()
