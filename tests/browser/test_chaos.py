@@ -172,6 +172,13 @@ def open_pages(
     return contexts, pages, history_url
 
 
+def run_steps(site: DjangoSite, plan: list[dict[str, Any]], first: int, last: int) -> None:
+    """Play steps ``first`` to ``last`` (from 1) of ``plan`` on the Django site, each its own request."""
+    for step in plan[first - 1 : last]:
+        reply = site.post("/chaos/step/", step)
+        assert reply == {"committed": not step["rolls_back"]}, (step, reply)
+
+
 def assert_every_event_once(
     pages: dict[str, ShimPage], node: NodeClient, subscriptions: dict[str, list[str]], steps: list[dict[str, Any]]
 ) -> None:
@@ -263,9 +270,7 @@ def test_every_committed_event_arrives_once_in_order(browser: Any, chaos_parts: 
         node.wait(lambda: {r["channel"] for r in node.reports if r["type"] == "subscribed"} == {a, b}, "subscribing")
 
         def run(first: int, last: int) -> None:
-            for step in plan[first - 1 : last]:
-                reply = site.post("/chaos/step/", step)
-                assert reply == {"committed": not step["rolls_back"]}, (step, reply)
+            run_steps(site, plan, first, last)
 
         run(1, 8)
         site.kill()  # right after commits: the relay may not have sent them yet

@@ -29,6 +29,7 @@ from tests.browser.test_chaos import (
     make_plan,
     marker_step,
     open_pages,
+    run_steps,
 )
 from tests.services.nginx import NginxServer
 from tests.services.redis import RedisServer
@@ -82,9 +83,7 @@ def test_nothing_committed_is_lost_when_soketi_nodes_go_down(browser: Any, parts
         node.wait(lambda: {r["channel"] for r in node.reports if r["type"] == "subscribed"} == {a, b}, "subscribing")
 
         def run(first_step: int, last_step: int) -> None:
-            for step in plan[first_step - 1 : last_step]:
-                reply = site.post("/chaos/step/", step)
-                assert reply == {"committed": not step["rolls_back"]}, (step, reply)
+            run_steps(site, plan, first_step, last_step)
 
         run(1, 8)
         first.stop()  # graceful: its clients are told to reconnect, through nginx, to the other

@@ -47,11 +47,7 @@ events {{ worker_connections 256; }}
 http {{
     access_log off;
     include /etc/nginx/mime.types;
-    client_body_temp_path {directory}/body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
+{temp_paths}
 SITE
 }}
 """

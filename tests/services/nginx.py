@@ -15,6 +15,14 @@ from pathlib import Path
 
 from tests.services.process import free_port, require_program, stop_process, wait_for_port
 
+#: nginx's temporary files in the instance's private directory (its defaults are under /var).
+TEMP_PATHS = """\
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;"""
+
 BALANCER_CONFIG = """
 {user}
 worker_processes 1;
@@ -23,11 +31,7 @@ error_log {directory}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
-    client_body_temp_path {directory}/body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
+{temp_paths}
     map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
     upstream backends {{
         {balance}
@@ -55,7 +59,8 @@ class NginxServer:
     """nginx balancing ``upstreams`` (``host:port`` strings) round-robin, or a config of your own.
 
     ``config`` may be any nginx configuration with the placeholders ``{port}`` (the free port
-    to listen on), ``{directory}`` (a private temporary directory) and ``{user}``.
+    to listen on), ``{directory}`` (a private temporary directory), ``{temp_paths}``
+    (:data:`TEMP_PATHS` for that directory) and ``{user}``.
     """
 
     def __init__(self, upstreams: Sequence[str] = (), *, config: str | None = None, balance: str = "") -> None:
@@ -67,7 +72,12 @@ class NginxServer:
         # As root nginx would switch its worker to "nobody", who cannot read our temp directory.
         user = "user root root;" if os.geteuid() == 0 else ""
         self.config = template.format(
-            port=self.port, directory=self.directory, user=user, servers=servers, balance=balance and f"{balance};"
+            port=self.port,
+            directory=self.directory,
+            temp_paths=TEMP_PATHS.format(directory=self.directory),
+            user=user,
+            servers=servers,
+            balance=balance and f"{balance};",
         )
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import requests
 
+from tests.services.process import free_port
+
 SOKETI_DIR = Path(__file__).resolve().parent
 SOKETI_BIN = SOKETI_DIR / "node_modules" / ".bin" / "soketi"
 START_TIMEOUT = 30.0  # seconds: generous, for a loaded 2-core machine.
@@ -32,12 +34,6 @@ WEBHOOK_EVENTS = ("channel_occupied", "channel_vacated", "member_added", "member
 
 def soketi_installed() -> bool:
     return SOKETI_BIN.exists()
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def app(
