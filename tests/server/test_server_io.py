@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -32,6 +31,7 @@ from pushbridge.server import (
     websocket_text_frame,
 )
 from pushbridge.signing import sign_channel, sign_request
+from tests.server.fakes import QuietWs, RecordingTransport
 from tests.server.peers import PysherPeer, wait_until
 
 KEY, SECRET, APP_ID = "io-key", "io-secret", "42"
@@ -513,40 +513,6 @@ def test_an_unexpected_error_costs_one_connection_a_pusher_error_and_http_a_json
 # -- slow readers ---------------------------------------------------------------------------------
 
 
-class _StalledTransport:
-    """A transport whose reader never reads: every write stays in the buffer.
-
-    Like asyncio's transports, it pauses its protocol (here: reports the overflow) once, when
-    the buffer goes over the high-water mark.
-    """
-
-    def __init__(self, high: int = 0, on_overflow: Callable[[], None] = lambda: None) -> None:
-        self.writes: list[bytes] = []
-        self.high = high
-        self.on_overflow = on_overflow
-        self.paused = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-        if self.high and not self.paused and self.get_write_buffer_size() > self.high:
-            self.paused = True
-            self.on_overflow()
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_write_buffer_size(self) -> int:
-        return sum(len(w) for w in self.writes)
-
-    def abort(self) -> None:
-        pass
-
-
-class _ClosableWs:
-    async def close(self, **kwargs: Any) -> bool:
-        return True
-
-
 def _unframe(frame: bytes) -> str:
     """The text of one unmasked WebSocket text frame as :func:`websocket_text_frame` builds it."""
     assert frame[0] == 0x81
@@ -562,8 +528,8 @@ def test_a_laggard_dropped_during_a_fanout_gets_nothing_after_its_pusher_error()
         server = EmbeddedServer(app_id=APP_ID, key=KEY, secret=SECRET, options=ServerOptions(max_buffer_bytes=limit))
         core = server.core
         conn, _ = core.open(KEY, {})
-        transport = _StalledTransport(limit, lambda: server.executor.overflowed(conn))
-        conn.sink = Peer(_ClosableWs(), transport)  # type: ignore[arg-type]
+        transport = RecordingTransport(limit, lambda: server.executor.overflowed(conn))
+        conn.sink = Peer(QuietWs(), transport)  # type: ignore[arg-type]
         channels = [f"c{i}" for i in range(100)]
         for channel in channels:
             core.receive(conn, json.dumps({"event": "pusher:subscribe", "data": {"channel": channel}}))
