@@ -19,8 +19,8 @@ generator. The design, and why it is trustworthy:
   *interleaved*: every round measures all three back to back in a rotating order, and ratios
   are computed per round. On a shared, noisy two-core machine that cancels most of the drift
   that separate runs would suffer.
-* A round publishes ``--events`` events (signed ``batch_events`` requests, 10 events each,
-  several in flight) and stops the clock when the N x events-th delivery arrives at the
+* A round publishes ``--events`` events (signed ``batch_events`` requests of ``--batch-size``
+  events, 10 by default, several in flight) and stops the clock when the N x events-th delivery arrives at the
   generator. Each subscriber must then hold exactly ``--events`` deliveries, or the round fails.
 * The servers are pinned to one CPU and the generator (:mod:`loadgen`, a bare epoll loop) to
   the other. Both processes' CPU time is sampled around every round. The servers never wait
@@ -358,7 +358,10 @@ def benchmark(args: argparse.Namespace, results: Results, servers: list[Server])
         for server in servers:
             events = args.channels_events if server.name == "channels" else args.events
             target = Target(
-                server, events, bodies=event_bodies(CHANNEL, events, args.payload), in_flight=args.in_flight
+                server,
+                events,
+                bodies=event_bodies(CHANNEL, events, args.payload, args.batch_size),
+                in_flight=args.in_flight,
             )
             print(f"[{server.name}] connecting {args.subscribers} subscribers", file=sys.stderr)
             memory = warm_up_and_measure_memory(generator, target, args.subscribers)
@@ -531,6 +534,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--in-flight", type=int, default=3, help="publish connections, one request in flight each (default 3)"
     )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=10,
+        choices=range(1, 11),
+        metavar="1..10",
+        help="events per batch_events request (default 10, the Pusher limit)",
+    )
     parser.add_argument("--rounds", type=int, default=9, help="measured rounds (default 9)")
     parser.add_argument("--payload", type=int, default=64, help="approximate bytes of event data (default 64)")
     parser.add_argument("--round-timeout", type=float, default=60.0, help="seconds before a round gives up")
@@ -560,8 +571,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.subscribers, args.events, args.channels_events, args.rounds = 200, 50, 20, 2
-    if args.events % 10 or args.channels_events % 10:
-        parser.error("--events and --channels-events must be multiples of 10 (batches of 10)")
+    if args.events % 10 or args.channels_events % 10 or args.events % args.batch_size:
+        parser.error("--events and --channels-events must be multiples of 10 and of --batch-size")
     return args
 
 
