@@ -249,6 +249,9 @@ class Memory:
     idle_kib: int
     subscribed_kib: int
     connections: int
+    #: Server CPU seconds spent while the subscribed connections sat idle for ``idle_seconds``.
+    idle_cpu_seconds: float = 0.0
+    idle_seconds: float = 0.0
 
     @property
     def per_idle_connection_bytes(self) -> float:
@@ -300,8 +303,13 @@ class Target:
     bodies: list[bytes] = field(default_factory=list)
 
 
-def warm_up_and_measure_memory(generator: LoadGenerator, target: Target, subscribers: int) -> Memory:
+def warm_up_and_measure_memory(
+    generator: LoadGenerator, target: Target, subscribers: int, idle_seconds: float = 0.0
+) -> Memory:
     """Connect ``subscribers`` idle clients and read the server's RSS before and after.
+
+    With ``idle_seconds``, the subscribed connections then sit idle that long (the generator
+    answers pings) while the server's CPU time is read around the wait: what holding them costs.
 
     A warm-up comes first (ten clients subscribe, receive a batch and leave) so that lazily
     imported modules and first-use caches land in the baseline, not on the connections.
@@ -322,7 +330,11 @@ def warm_up_and_measure_memory(generator: LoadGenerator, target: Target, subscri
     generator.subscribe(target.subscribers, CHANNEL)
     generator.pump(lambda: False, 1.0)
     subscribed = server.rss_kib()
-    return Memory(baseline, idle, subscribed, subscribers)
+    idle_cpu = server.cpu_seconds()
+    if idle_seconds:
+        generator.pump(lambda: False, idle_seconds)
+    idle_cpu = server.cpu_seconds() - idle_cpu
+    return Memory(baseline, idle, subscribed, subscribers, idle_cpu if idle_seconds else 0.0, idle_seconds)
 
 
 def one_round(generator: LoadGenerator, target: Target, number: int, timeout: float, batch_interval: float) -> Run:
@@ -364,11 +376,12 @@ def benchmark(args: argparse.Namespace, results: Results, servers: list[Server])
                 in_flight=args.in_flight,
             )
             print(f"[{server.name}] connecting {args.subscribers} subscribers", file=sys.stderr)
-            memory = warm_up_and_measure_memory(generator, target, args.subscribers)
+            memory = warm_up_and_measure_memory(generator, target, args.subscribers, args.idle_seconds)
             results.memory[server.name] = memory
             print(
                 f"[{server.name}] RSS {memory.baseline_kib} KiB -> idle {memory.idle_kib} KiB -> subscribed "
-                f"{memory.subscribed_kib} KiB: {memory.per_idle_connection_bytes / 1000:.1f} KB/idle connection",
+                f"{memory.subscribed_kib} KiB: {memory.per_idle_connection_bytes / 1000:.1f} KB/idle connection; "
+                f"{memory.idle_cpu_seconds:.2f} CPU-s over {memory.idle_seconds:.0f} s idle",
                 file=sys.stderr,
             )
             targets.append(target)
@@ -446,8 +459,8 @@ def table(results: Results) -> str:
     lines = [
         "| server | deliveries/s, median | min-max | x ceiling | x Channels "
         "| deliveries per server CPU-s | x ceiling, per CPU-s | x Soketi, per CPU-s "
-        "| server CPU | generator CPU | RSS per idle conn | RSS per subscribed conn |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU | generator CPU | RSS per idle conn | RSS per subscribed conn | server CPU, idle |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
         runs = [run for run in results.runs if run.server == name]
@@ -465,12 +478,13 @@ def table(results: Results) -> str:
             rate = span = server_cpu = generator_cpu = cpu_rate = "-"
         idle = f"{memory.per_idle_connection_bytes / 1000:.1f} KB" if memory else "-"
         subscribed = f"{memory.per_subscribed_connection_bytes / 1000:.1f} KB" if memory else "-"
+        resting = f"{memory.idle_cpu_seconds / memory.idle_seconds:.2%}" if memory and memory.idle_seconds else "-"
         lines.append(
             f"| {name} | {rate} | {span} | {ratio_cell(results.runs, name, 'ceiling')} "
             f"| {ratio_cell(results.runs, name, 'channels')} | {cpu_rate} "
             f"| {ratio_cell(results.runs, name, 'ceiling', cpu=True)} "
             f"| {ratio_cell(results.runs, name, 'soketi', cpu=True)} "
-            f"| {server_cpu} | {generator_cpu} | {idle} | {subscribed} |"
+            f"| {server_cpu} | {generator_cpu} | {idle} | {subscribed} | {resting} |"
         )
     return "\n".join(lines)
 
@@ -543,6 +557,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="events per batch_events request (default 10, the Pusher limit)",
     )
     parser.add_argument("--rounds", type=int, default=9, help="measured rounds (default 9)")
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=0.0,
+        help="also hold the subscribed connections idle this long and report the server's CPU share "
+        "(default 0: skip; 130 covers one 120 s activity-timeout ping of every connection)",
+    )
     parser.add_argument("--payload", type=int, default=64, help="approximate bytes of event data (default 64)")
     parser.add_argument("--round-timeout", type=float, default=60.0, help="seconds before a round gives up")
     parser.add_argument(
