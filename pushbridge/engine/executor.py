@@ -56,13 +56,40 @@ class OutputExecutor:
         self.closing_tasks: set[asyncio.Task[None]] = set()
         # Connections whose send buffer went over the limit during the current write.
         self._laggards: list[Connection] = []
+        # Outputs of HTTP API requests, carried out together at the end of this loop iteration.
+        self._soon: list[Output] = []
+
+    def apply_soon(self, outputs: list[Output]) -> None:
+        """Execute ``outputs`` at the end of this event-loop iteration, after those given before.
+
+        The HTTP API's outputs come this way. When the server is busy, several publish
+        requests are read in one iteration of the loop; their events then go out together, so
+        consecutive events to the same subscribers are joined into one write per connection
+        (see :func:`_merge_fanouts`) even when each request carried a single event. Nothing
+        waits longer than the iteration, and order holds: :meth:`apply` first carries out
+        whatever is still waiting here.
+        """
+        if not outputs:
+            return
+        if not self._soon:
+            asyncio.get_running_loop().call_soon(self._apply_waiting)
+        self._soon.extend(outputs)
+
+    def _apply_waiting(self) -> None:
+        waiting, self._soon = self._soon, []
+        self._apply(waiting)
 
     def apply(self, outputs: list[Output]) -> None:
-        """Execute the core's outputs, in order.
+        """Execute the core's outputs, in order, after any the HTTP API left waiting.
 
         An output that fails is logged and costs only its own connection (``pusher:error``
         and a close), never the handler or the outputs after it.
         """
+        if self._soon:
+            self._apply_waiting()
+        self._apply(outputs)
+
+    def _apply(self, outputs: list[Output]) -> None:
         for output in _merge_fanouts(outputs) if len(outputs) > 1 else outputs:
             try:
                 kind = type(output)
@@ -102,7 +129,7 @@ class OutputExecutor:
         if isinstance(output, (SendFrame, Pong)):
             conn = output.conn
             if not conn.closed:
-                self.apply(self.internal_error(conn))
+                self._apply(self.internal_error(conn))
             elif conn.sink is not None:
                 conn.sink.transport.abort()
         elif isinstance(output, CloseConnection) and output.conn.sink is not None:
@@ -170,7 +197,7 @@ class OutputExecutor:
         logger.warning("Dropping %r: more than %d bytes waiting to be sent.", conn, self.options.max_buffer_bytes)
         dropped = self.traffic.dropped
         dropped["slow_client"] = dropped.get("slow_client", 0) + 1
-        self.apply(self.core.kick(conn, OVER_CAPACITY, "Client is too slow: too many messages waiting to be sent."))
+        self._apply(self.core.kick(conn, OVER_CAPACITY, "Client is too slow: too many messages waiting to be sent."))
 
     def _close(self, output: CloseConnection) -> None:
         closed = self.traffic.closed

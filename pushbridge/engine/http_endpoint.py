@@ -89,5 +89,5 @@ class HttpEndpoint:
         except Exception:
             logger.exception("HTTP API request %s %s failed", request.method, request.path)
             return json_response(500, {"error": "Internal server error; the server log has the details."})
-        self.executor.apply(reply.outputs)
+        self.executor.apply_soon(reply.outputs)
         return json_response(reply.status, reply.body)

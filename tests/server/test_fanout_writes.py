@@ -125,3 +125,43 @@ def test_a_subscriber_too_slow_for_a_batch_gets_its_pusher_error_last_and_the_ot
     assert all(m["event"] == "e" for m in received[:-1])
     assert len(received) - 1 < 20
     assert len(messages(fast)) == 20
+
+
+def http_outputs(server: EmbeddedServer, event: dict[str, Any]) -> list[Any]:
+    path = f"/apps/{APP_ID}/events"
+    body = json.dumps(event).encode()
+    query = "&".join(f"{k}={v}" for k, v in sign_request(KEY, SECRET, "POST", path, {}, body).items())
+    reply = server.core.http("POST", f"{path}?{query}", body)
+    assert reply.status == 200, reply.body
+    return list(reply.outputs)
+
+
+def test_publishes_read_in_one_loop_iteration_leave_in_one_write_per_subscriber() -> None:
+    server = new_server()
+    peers = [connect(server, ["room"]) for _ in range(3)]
+
+    async def scenario() -> None:
+        for n in range(3):
+            server.executor.apply_soon(http_outputs(server, {"channels": ["room"], "name": "e", "data": str(n)}))
+        assert all(not transport.writes for _, transport in peers), "nothing leaves before the iteration ends"
+        await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+
+    for _, transport in peers:
+        assert len(transport.writes) == 1
+        assert [m["data"] for m in messages(transport)] == ["0", "1", "2"]
+
+
+def test_outputs_carried_out_at_once_come_after_those_still_waiting() -> None:
+    server = new_server()
+    conn, transport = connect(server, ["room"])
+
+    async def scenario() -> None:
+        server.executor.apply_soon(http_outputs(server, {"channels": ["room"], "name": "first", "data": "1"}))
+        server.executor.apply(server.core.receive(conn, json.dumps({"event": "pusher:ping", "data": {}})))
+        await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+
+    assert [m["event"] for m in messages(transport)] == ["first", "pusher:pong"]
