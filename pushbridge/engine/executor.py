@@ -62,8 +62,9 @@ class OutputExecutor:
     def apply_soon(self, outputs: list[Output]) -> None:
         """Execute ``outputs`` at the end of this event-loop iteration, after those given before.
 
-        The HTTP API's outputs come this way. When the server is busy, several publish
-        requests are read in one iteration of the loop; their events then go out together, so
+        The HTTP API's outputs come this way, and those of the cluster's bus. When the server
+        is busy, several publish requests (or messages from other nodes) are read in one
+        iteration of the loop; their events then go out together, so
         consecutive events to the same subscribers are joined into one write per connection
         (see :func:`_merge_fanouts`) even when each request carried a single event. Nothing
         waits longer than the iteration, and order holds: :meth:`apply` first carries out
