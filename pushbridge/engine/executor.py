@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from pushbridge.engine.codec import error_frame
 from pushbridge.engine.codes import OVER_CAPACITY
 from pushbridge.engine.core import PusherCore
+from pushbridge.engine.joined_writes import JoinedFanout, join_fanouts
 from pushbridge.engine.options import ServerOptions
 from pushbridge.engine.outputs import CloseConnection, Fanout, Output, Pong, SendFrame, WebhookEvent
 from pushbridge.engine.state import Connection
@@ -66,7 +66,7 @@ class OutputExecutor:
         is busy, several publish requests (or messages from other nodes) are read in one
         iteration of the loop; their events then go out together, so
         consecutive events to the same subscribers are joined into one write per connection
-        (see :func:`_merge_fanouts`) even when each request carried a single event. Nothing
+        (see :func:`join_fanouts`) even when each request carried a single event. Nothing
         waits longer than the iteration, and order holds: :meth:`apply` first carries out
         whatever is still waiting here.
         """
@@ -91,14 +91,14 @@ class OutputExecutor:
         self._apply(outputs)
 
     def _apply(self, outputs: list[Output]) -> None:
-        for output in _merge_fanouts(outputs) if len(outputs) > 1 else outputs:
+        for output in join_fanouts(outputs) if len(outputs) > 1 else outputs:
             try:
                 kind = type(output)
                 if kind is Fanout:
                     assert isinstance(output, Fanout)
                     self._fanout(output, websocket_text_frame(output.frame))
-                elif kind is MergedFanout:
-                    assert isinstance(output, MergedFanout)
+                elif kind is JoinedFanout:
+                    assert isinstance(output, JoinedFanout)
                     self._fanout(output.first, output.data, output.count)
                 elif kind is SendFrame:
                     assert isinstance(output, SendFrame)
@@ -126,7 +126,7 @@ class OutputExecutor:
             conn.closed = True
             return [SendFrame(conn, error_frame(OVER_CAPACITY, message)), CloseConnection(conn, OVER_CAPACITY, message)]
 
-    def _output_failed(self, output: Output | MergedFanout) -> None:
+    def _output_failed(self, output: Output | JoinedFanout) -> None:
         if isinstance(output, (SendFrame, Pong)):
             conn = output.conn
             if not conn.closed:
@@ -220,58 +220,3 @@ class OutputExecutor:
             # A dead or stuck reader never drains its buffer: do not let it hold the socket.
             if not peer.transport.is_closing() or peer.transport.get_write_buffer_size():
                 peer.transport.abort()
-
-
-#: A run of fan-outs is joined up to this many bytes per write. The slow-client guard acts
-#: after a write, so this bounds how far a write may go past ``max_buffer_bytes``; small
-#: events (the common case) still go ten to a write.
-MERGE_BYTES = 16 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class MergedFanout:
-    """Consecutive fan-outs to the same connections, written as one buffer per connection."""
-
-    first: Fanout
-    count: int
-    data: bytes
-
-
-def _merge_fanouts(outputs: list[Output]) -> list[Output | MergedFanout]:
-    """Join runs of fan-outs that go to the same connections (a ``batch_events`` request on one channel).
-
-    Each subscriber then gets the run's frames in one ``transport.write``: one ``send()`` per
-    connection per run instead of one per event, and the ``send()`` system call is most of a
-    delivery's cost (see BENCHMARKS.md). The bytes on the wire, and their order on every
-    connection, are exactly those of writing the frames one by one, because only a run of
-    *consecutive* fan-outs with the same targets and the same excluded connection is joined.
-    """
-    merged: list[Output | MergedFanout] = []
-    run: list[Fanout] = []
-    frames: list[bytes] = []
-    size = 0
-
-    def close_run() -> None:
-        nonlocal size
-        if run:
-            merged.append(MergedFanout(run[0], len(run), b"".join(frames)))
-        run.clear()
-        frames.clear()
-        size = 0
-
-    for output in outputs:
-        if type(output) is not Fanout:
-            close_run()
-            merged.append(output)
-            continue
-        assert isinstance(output, Fanout)
-        frame = websocket_text_frame(output.frame)
-        if run and (
-            size + len(frame) > MERGE_BYTES or output.exclude is not run[0].exclude or output.targets != run[0].targets
-        ):
-            close_run()
-        run.append(output)
-        frames.append(frame)
-        size += len(frame)
-    close_run()
-    return merged

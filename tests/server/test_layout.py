@@ -16,6 +16,7 @@ SHELL = {
     "embedded",
     "executor",
     "http_endpoint",
+    "joined_writes",
     "log_limit",
     "metrics",
     "options",
