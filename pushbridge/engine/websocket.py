@@ -56,7 +56,7 @@ class PusherWebSocketResponse(web.WebSocketResponse):
 
 
 class WebSocketEndpoint:
-    """The aiohttp handler of ``/app/{key}``; ``stopping`` says whether shutdown has begun."""
+    """The handler of ``/app/{key}`` (see :mod:`.routes`); ``stopping`` says whether shutdown has begun."""
 
     def __init__(
         self, core: PusherCore, executor: OutputExecutor, options: ServerOptions, stopping: Callable[[], bool]
@@ -72,7 +72,7 @@ class WebSocketEndpoint:
         self._overflowed = executor.overflowed
         self._hard_limit = hard_frame_limit(options.max_frame_bytes)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest, key: str) -> web.StreamResponse:
         options = self.options
         ws = PusherWebSocketResponse(
             autoping=False,
@@ -96,7 +96,7 @@ class WebSocketEndpoint:
         assert isinstance(transport, asyncio.Transport)
         core, apply = self.core, self._apply
         try:
-            conn, outputs = core.open(request.match_info["key"], _query(request), self._address(transport))
+            conn, outputs = core.open(key, _query(request), self._address(transport))
         except Exception:
             logger.exception("Opening a connection failed")
             await self.refuse_unopened(ws, OVER_CAPACITY, "Internal server error; reconnect after a back-off.")
@@ -174,7 +174,7 @@ class WebSocketEndpoint:
             await asyncio.wait_for(ws.close(code=code, message=close_reason(message)), timeout)
 
 
-def _query(request: web.Request) -> dict[str, str]:
+def _query(request: web.BaseRequest) -> dict[str, str]:
     """The query parameters of ``request`` (the first value of each), parsed for one use.
 
     ``request.query`` would keep its parsed copy on the request, and aiohttp keeps the request
