@@ -19,8 +19,8 @@ The sans-I/O core, which touches no socket, no event loop and no Django:
 
 The I/O shell on aiohttp: :mod:`.wire` (WebSocket frames), :mod:`.options`, :mod:`.executor`
 (carries out the core's outputs), :mod:`.websocket` and :mod:`.http_endpoint` (the two kinds of
-request), :mod:`.embedded` (:class:`~.embedded.EmbeddedServer`), :mod:`.thread_runner`,
-:mod:`.settings` (Soketi's defaults and the banner) and :mod:`.cli`; for a cluster,
+request, which :mod:`.routes` tells apart), :mod:`.embedded` (:class:`~.embedded.EmbeddedServer`),
+:mod:`.thread_runner`, :mod:`.settings` (Soketi's defaults and the banner) and :mod:`.cli`; for a cluster,
 :mod:`.redis_link` (redis-py carrying the Redis bus), :mod:`.cluster_settings` and
 :mod:`.workers` (``--workers``).
 

@@ -23,6 +23,7 @@ from pushbridge.engine.http_endpoint import HttpEndpoint
 from pushbridge.engine.log_limit import limit_server_logs
 from pushbridge.engine.metrics import Metrics, ServerCollector
 from pushbridge.engine.options import ServerOptions, fit_frame_limit
+from pushbridge.engine.routes import Routes
 from pushbridge.engine.settings import settings_text, url_host
 from pushbridge.engine.site import AdmittingSite
 from pushbridge.engine.thread_runner import ThreadRunner
@@ -126,7 +127,7 @@ class EmbeddedServer:
         self._websocket = WebSocketEndpoint(self.core, self.executor, options, lambda: self.stopping)
         self._http = HttpEndpoint(self.core, self.executor, options, self.metrics, lambda: not self.stopping)
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._site: AdmittingSite | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._thread = ThreadRunner(self.start, self._stop, name="pushbridge-server")
@@ -159,18 +160,13 @@ class EmbeddedServer:
         if self._runner is not None:
             raise RuntimeError("The server is already running.")
         self.loop = asyncio.get_running_loop()
-        application = web.Application(client_max_size=self.options.max_http_body_bytes)
-        application.router.add_get("/app/{key}", self._websocket.handle)
-        application.router.add_route("*", "/{tail:.*}", self._http.handle)
+        routes = Routes(self._websocket, self._http, self.options.max_http_body_bytes)
         # The admitting site bounds the first request's headers; aiohttp's keep-alive timeout
         # bounds the wait for each later request on the same connection.
-        runner = web.AppRunner(
-            application,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=1.0,
-            keepalive_timeout=self.options.header_timeout,
+        handler = web.Server(
+            routes, request_factory=routes.request, access_log=None, keepalive_timeout=self.options.header_timeout
         )
+        runner = web.ServerRunner(handler, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         if self.cluster is not None:
             try:

@@ -49,7 +49,7 @@ class HttpEndpoint:
         self.metrics = metrics
         self._ready = ready
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         allowed = self.options.cors_origins
         if request.method == "OPTIONS":
             return web.Response(status=204, headers=preflight_headers(request.headers, allowed))
@@ -57,7 +57,7 @@ class HttpEndpoint:
         response.headers.update(cors_headers(request.headers.get("Origin"), allowed))
         return response
 
-    async def _respond(self, request: web.Request) -> web.Response:
+    async def _respond(self, request: web.BaseRequest) -> web.Response:
         path = request.path
         if request.method == "GET":
             if path in ("/", "/health"):
@@ -73,7 +73,7 @@ class HttpEndpoint:
         http_requests[reply.status] = http_requests.get(reply.status, 0) + 1
         return reply
 
-    async def _api(self, request: web.Request) -> web.Response:
+    async def _api(self, request: web.BaseRequest) -> web.Response:
         try:
             # A body that trickles in must not hold a connection forever (nor headers: see
             # ServerOptions.header_timeout, which aiohttp enforces before this handler runs).

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from functools import partial
+from urllib.parse import parse_qsl
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from pushbridge.engine.admission import AdmittedProtocol
 from pushbridge.engine.codec import error_frame
@@ -17,6 +17,7 @@ from pushbridge.engine.core import PusherCore
 from pushbridge.engine.executor import OutputExecutor, Peer
 from pushbridge.engine.http_endpoint import json_response
 from pushbridge.engine.options import ServerOptions, hard_frame_limit
+from pushbridge.engine.state import Connection
 from pushbridge.engine.wire import close_reason
 
 logger = logging.getLogger("pushbridge.server")
@@ -55,7 +56,7 @@ class PusherWebSocketResponse(web.WebSocketResponse):
 
 
 class WebSocketEndpoint:
-    """The aiohttp handler of ``/app/{key}``; ``stopping`` says whether shutdown has begun."""
+    """The handler of ``/app/{key}`` (see :mod:`.routes`); ``stopping`` says whether shutdown has begun."""
 
     def __init__(
         self, core: PusherCore, executor: OutputExecutor, options: ServerOptions, stopping: Callable[[], bool]
@@ -64,17 +65,23 @@ class WebSocketEndpoint:
         self.executor = executor
         self.options = options
         self._stopping = stopping
+        # Made once for the server, not once a connection: each handler holds what it names
+        # for as long as its connection lives, and a bound method or a large integer made
+        # there would cost every idle connection its own copy.
+        self._apply = executor.apply
+        self._overflowed = executor.overflowed
+        self._hard_limit = hard_frame_limit(options.max_frame_bytes)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest, key: str) -> web.StreamResponse:
         options = self.options
         ws = PusherWebSocketResponse(
             autoping=False,
             compress=False,
-            max_msg_size=hard_frame_limit(options.max_frame_bytes),
+            max_msg_size=self._hard_limit,
             timeout=options.close_timeout,
         )
         ws.soft_limit = options.max_frame_bytes
-        ws.hard_limit = hard_frame_limit(options.max_frame_bytes)
+        ws.hard_limit = self._hard_limit
         if not ws.can_prepare(request).ok:
             return json_response(400, {"error": "This is a WebSocket endpoint; connect with a Pusher client."})
         if self._stopping():  # a keep-alive connection that outlived the listening socket
@@ -87,9 +94,9 @@ class WebSocketEndpoint:
         if transport is None:  # The client went away during the handshake.
             return ws
         assert isinstance(transport, asyncio.Transport)
-        core, apply = self.core, self.executor.apply
+        core, apply = self.core, self._apply
         try:
-            conn, outputs = core.open(request.match_info["key"], request.query, self._address(transport))
+            conn, outputs = core.open(key, _query(request), self._address(transport))
         except Exception:
             logger.exception("Opening a connection failed")
             await self.refuse_unopened(ws, OVER_CAPACITY, "Internal server error; reconnect after a back-off.")
@@ -100,30 +107,16 @@ class WebSocketEndpoint:
         transport.set_write_buffer_limits(high=options.max_buffer_bytes)
         protocol = transport.get_protocol()
         if isinstance(protocol, AdmittedProtocol):  # Always, behind the server's own listening site.
-            protocol.on_overflow = partial(self.executor.overflowed, conn)
-        traffic = self.executor.traffic
-        traffic.connections_opened += 1
+            protocol.on_overflow = self._overflowed
+            protocol.owner = conn
+        self.executor.traffic.connections_opened += 1
         apply(outputs)
+        del outputs  # The handshake is sent: do not keep its frame for the life of the connection.
         try:
-            while not conn.closed:
-                message = await ws.receive()
-                kind = message.type
-                try:
-                    if kind is WSMsgType.TEXT:
-                        outputs = core.receive(conn, message.data)
-                    elif kind is WSMsgType.BINARY:
-                        outputs = core.receive_binary(conn)
-                    elif kind is WSMsgType.PING:
-                        outputs = core.receive_ping(conn, message.data)
-                    elif kind is WSMsgType.PONG:
-                        outputs = core.receive_pong(conn)
-                    else:  # CLOSE, CLOSING, CLOSED, ERROR: the client is gone or going.
-                        break
-                    traffic.messages_in += 1
-                except Exception:
-                    logger.exception("Handling a message from %r failed", conn)
-                    outputs = self.executor.internal_error(conn)
-                apply(outputs)
+            # The message goes straight into the call: nothing of it stays referenced by this
+            # frame while it waits for the next one.
+            while not conn.closed and self._dispatch(conn, await ws.receive()):
+                pass
         except (ConnectionError, RuntimeError) as exc:
             logger.debug("Connection %s ended: %s", conn.socket_id, exc)
         finally:
@@ -135,6 +128,32 @@ class WebSocketEndpoint:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await peer.closing
         return ws
+
+    def _dispatch(self, conn: Connection, message: WSMessage) -> bool:
+        """Hand one message to the core and carry out its outputs; ``False`` once the client is gone or going.
+
+        A method of its own so that the message and the outputs are freed on return, not kept
+        by the handler (which lives as long as the connection) until the next message arrives.
+        """
+        core = self.core
+        kind = message.type
+        try:
+            if kind is WSMsgType.TEXT:
+                outputs = core.receive(conn, message.data)
+            elif kind is WSMsgType.BINARY:
+                outputs = core.receive_binary(conn)
+            elif kind is WSMsgType.PING:
+                outputs = core.receive_ping(conn, message.data)
+            elif kind is WSMsgType.PONG:
+                outputs = core.receive_pong(conn)
+            else:  # CLOSE, CLOSING, CLOSED, ERROR: the client is gone or going.
+                return False
+            self.executor.traffic.messages_in += 1
+        except Exception:
+            logger.exception("Handling a message from %r failed", conn)
+            outputs = self.executor.internal_error(conn)
+        self._apply(outputs)
+        return True
 
     def _address(self, transport: asyncio.Transport) -> str | None:
         """The client's address, for its budgets; ``None`` for a trusted proxy (not counted)."""
@@ -153,3 +172,15 @@ class WebSocketEndpoint:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.send_str(error_frame(code, message)), timeout)
             await asyncio.wait_for(ws.close(code=code, message=close_reason(message)), timeout)
+
+
+def _query(request: web.BaseRequest) -> dict[str, str]:
+    """The query parameters of ``request`` (the first value of each), parsed for one use.
+
+    ``request.query`` would keep its parsed copy on the request, and aiohttp keeps the request
+    for as long as the WebSocket is open: about 200 bytes a connection, for a value read once.
+    """
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True):
+        query.setdefault(name, value)
+    return query

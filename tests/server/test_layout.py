@@ -20,6 +20,7 @@ SHELL = {
     "log_limit",
     "metrics",
     "options",
+    "routes",
     "settings",
     "site",
     "thread_runner",
