@@ -124,9 +124,11 @@ class ServerProcess:
     GIL and the benchmark would measure the contention between the two rather than the client.
     """
 
-    def __init__(self, *, cpu: int | None = None, log_name: str = "server") -> None:
+    def __init__(self, *, cpu: int | None = None, log_name: str = "server", extra_args: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.cpu = cpu
+        #: More ``pushbridge.server`` options (e.g. ``--max-connections-per-address 0``).
+        self.extra_args = list(extra_args)
         self.log_path = RESULTS / f"{log_name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -141,7 +143,9 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0, poll: float = 0.05) -> None:
+        """Start (or restart, on the same port) and return once the port accepts connections,
+        found by trying every ``poll`` seconds."""
         RESULTS.mkdir(parents=True, exist_ok=True)
         argv = [
             sys.executable,
@@ -159,6 +163,7 @@ class ServerProcess:
             SECRET,
             "--log-level",
             "WARNING",
+            *self.extra_args,
         ]
         if self.cpu is not None and shutil.which("taskset"):
             argv = ["taskset", "-c", str(self.cpu), *argv]
@@ -168,7 +173,7 @@ class ServerProcess:
                 argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
-            wait_until_listening(self.process, self.port, timeout, "server", self.log_path)
+            wait_until_listening(self.process, self.port, timeout, "server", self.log_path, poll)
         except RuntimeError:
             self.stop()
             raise
@@ -393,7 +398,7 @@ def replace_between_markers(document: Path, name: str, text: str) -> bool:
 
 
 def wait_until_listening(
-    process: subprocess.Popen[bytes], port: int, timeout: float, name: str, log_path: Path
+    process: subprocess.Popen[bytes], port: int, timeout: float, name: str, log_path: Path, poll: float = 0.05
 ) -> None:
     """Return once ``port`` accepts connections; raise if ``process`` exits or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
@@ -402,7 +407,7 @@ def wait_until_listening(
             raise RuntimeError(f"{name} exited with {process.returncode}; see {log_path}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
             return
-        time.sleep(0.05)
+        time.sleep(poll)
     raise RuntimeError(f"{name} did not listen on port {port} within {timeout} s; see {log_path}")
 
 

@@ -71,9 +71,13 @@ Sender = Callable[[dict[str, Any]], object]
 class NodeClients:
     """The Node process and a line-reading thread, so that every wait on it has a timeout."""
 
-    def __init__(self, port: int, clients: int) -> None:
+    def __init__(self, port: int, clients: int, argv: list[str] | None = None) -> None:
+        """``argv``: another client script speaking the same line protocol (bench/catchup.py's)."""
+        if argv is None:
+            script = str(BENCH / "latency_clients.js")
+            argv = ["node", script, "127.0.0.1", str(port), KEY, CHANNEL, EVENT, str(clients)]
         self.process = subprocess.Popen(
-            ["node", str(BENCH / "latency_clients.js"), "127.0.0.1", str(port), KEY, CHANNEL, EVENT, str(clients)],
+            argv,
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
