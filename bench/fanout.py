@@ -303,13 +303,8 @@ class Target:
     bodies: list[bytes] = field(default_factory=list)
 
 
-def warm_up_and_measure_memory(
-    generator: LoadGenerator, target: Target, subscribers: int, idle_seconds: float = 0.0
-) -> Memory:
+def warm_up_and_measure_memory(generator: LoadGenerator, target: Target, subscribers: int) -> Memory:
     """Connect ``subscribers`` idle clients and read the server's RSS before and after.
-
-    With ``idle_seconds``, the subscribed connections then sit idle that long (the generator
-    answers pings) while the server's CPU time is read around the wait: what holding them costs.
 
     A warm-up comes first (ten clients subscribe, receive a batch and leave) so that lazily
     imported modules and first-use caches land in the baseline, not on the connections.
@@ -330,11 +325,24 @@ def warm_up_and_measure_memory(
     generator.subscribe(target.subscribers, CHANNEL)
     generator.pump(lambda: False, 1.0)
     subscribed = server.rss_kib()
-    idle_cpu = server.cpu_seconds()
-    if idle_seconds:
-        generator.pump(lambda: False, idle_seconds)
-    idle_cpu = server.cpu_seconds() - idle_cpu
-    return Memory(baseline, idle, subscribed, subscribers, idle_cpu if idle_seconds else 0.0, idle_seconds)
+    return Memory(baseline, idle, subscribed, subscribers)
+
+
+def measure_idle_cpu(
+    generator: LoadGenerator, targets: list[Target], memory: dict[str, Memory], seconds: float
+) -> None:
+    """Hold every target's subscribed connections idle for ``seconds`` and read each server's CPU.
+
+    All servers wait in the same window (the generator answers their pings), after the rounds,
+    so the measurement disturbs no round. What it reports is what holding the connections costs.
+    """
+    before = {target.server.name: target.server.cpu_seconds() for target in targets}
+    generator.pump(lambda: False, seconds)
+    for target in targets:
+        name = target.server.name
+        memory[name].idle_cpu_seconds = target.server.cpu_seconds() - before[name]
+        memory[name].idle_seconds = seconds
+        print(f"[{name}] {memory[name].idle_cpu_seconds:.2f} CPU-s over {seconds:.0f} s idle", file=sys.stderr)
 
 
 def one_round(generator: LoadGenerator, target: Target, number: int, timeout: float, batch_interval: float) -> Run:
@@ -376,12 +384,11 @@ def benchmark(args: argparse.Namespace, results: Results, servers: list[Server])
                 in_flight=args.in_flight,
             )
             print(f"[{server.name}] connecting {args.subscribers} subscribers", file=sys.stderr)
-            memory = warm_up_and_measure_memory(generator, target, args.subscribers, args.idle_seconds)
+            memory = warm_up_and_measure_memory(generator, target, args.subscribers)
             results.memory[server.name] = memory
             print(
                 f"[{server.name}] RSS {memory.baseline_kib} KiB -> idle {memory.idle_kib} KiB -> subscribed "
-                f"{memory.subscribed_kib} KiB: {memory.per_idle_connection_bytes / 1000:.1f} KB/idle connection; "
-                f"{memory.idle_cpu_seconds:.2f} CPU-s over {memory.idle_seconds:.0f} s idle",
+                f"{memory.subscribed_kib} KiB: {memory.per_idle_connection_bytes / 1000:.1f} KB/idle connection",
                 file=sys.stderr,
             )
             targets.append(target)
@@ -400,6 +407,8 @@ def benchmark(args: argparse.Namespace, results: Results, servers: list[Server])
                     f"server CPU {run.server_cpu:4.0%}, generator CPU {run.generator_cpu:4.0%}{flag}",
                     file=sys.stderr,
                 )
+        if args.idle_seconds:
+            measure_idle_cpu(generator, targets, results.memory, args.idle_seconds)
     finally:
         generator.close()
 
@@ -561,8 +570,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--idle-seconds",
         type=float,
         default=0.0,
-        help="also hold the subscribed connections idle this long and report the server's CPU share "
-        "(default 0: skip; 130 covers one 120 s activity-timeout ping of every connection)",
+        help="after the rounds, hold the subscribed connections idle this long and report each server's CPU "
+        "share (default 0: skip; 130 covers one 120 s activity-timeout ping of every connection)",
     )
     parser.add_argument("--payload", type=int, default=64, help="approximate bytes of event data (default 64)")
     parser.add_argument("--round-timeout", type=float, default=60.0, help="seconds before a round gives up")
