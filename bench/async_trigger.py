@@ -46,6 +46,7 @@ from common import (
     ServerProcess,
     Spread,
     configure_django,
+    exit_on_sigterm,
     header,
     payload,
     percentile,
@@ -96,6 +97,7 @@ async def concurrent(send: Callable[[dict[str, Any]], Awaitable[object]], events
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300, help="events per mode per round (default 300)")
     parser.add_argument("--rounds", type=int, default=8, help="measured rounds (default 8)")

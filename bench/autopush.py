@@ -49,6 +49,7 @@ from common import (
     ServerProcess,
     Spread,
     configure_django,
+    exit_on_sigterm,
     header,
     pin_self,
     two_cpus,
@@ -159,6 +160,7 @@ def run_config(
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--saves", type=int, default=1000, help="saves per model per round (default 1000)")
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds per configuration (default 5)")

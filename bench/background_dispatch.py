@@ -38,6 +38,7 @@ from common import (
     ServerProcess,
     Spread,
     configure_django,
+    exit_on_sigterm,
     header,
     payload,
     percentile,
@@ -119,6 +120,7 @@ def sdk_batches(sdk: Any, events: int, size: int = 10) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000, help="pushbridge events per round (default 5000)")
     parser.add_argument("--sdk-events", type=int, default=1500, help="SDK sync events per round (default 1500)")

@@ -61,6 +61,7 @@ from common import (
     ForeignLoad,
     ServerProcess,
     Spread,
+    exit_on_sigterm,
     free_port,
     header,
     payload,
@@ -371,6 +372,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1000, help="shim clients (default 1000)")
     parser.add_argument("--events", type=int, default=100, help="events missed per round (default 100)")

@@ -36,7 +36,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
-from common import free_port, replace_between_markers  # noqa: E402
+from common import exit_on_sigterm, free_port, replace_between_markers  # noqa: E402
 from fanout import (  # noqa: E402
     CHANNEL,
     CREDENTIALS,
@@ -191,6 +191,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     args = parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = 4 * args.subscribers + 256  # every target's subscribers here, and each server's

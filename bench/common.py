@@ -411,6 +411,15 @@ def wait_until_listening(
     raise RuntimeError(f"{name} did not listen on port {port} within {timeout} s; see {log_path}")
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit``, so a stopped benchmark still stops the servers it started.
+
+    Without it, ``kill`` (or ``timeout``) ends the script at once and its ``finally`` blocks,
+    which stop the servers, the clients and PostgreSQL, never run.
+    """
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def stop_process(process: subprocess.Popen[bytes] | None) -> None:
     """SIGTERM, then SIGKILL after 5 s: only a process a benchmark started itself."""
     if process is None or process.poll() is not None:

@@ -62,7 +62,7 @@ ROOT = BENCH.parent
 # The benchmark runs from a checkout, where pushbridge need not be installed.
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
-from common import cpu_model, replace_between_markers, stop_process, wait_until_listening  # noqa: E402
+from common import cpu_model, exit_on_sigterm, replace_between_markers, stop_process, wait_until_listening  # noqa: E402
 from loadgen import (  # noqa: E402
     Credentials,
     LoadError,
@@ -607,6 +607,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     args = parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = 3 * args.subscribers + 256

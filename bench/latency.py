@@ -57,6 +57,7 @@ from common import (
     ServerProcess,
     Spread,
     configure_django,
+    exit_on_sigterm,
     header,
     payload,
     percentile,
@@ -194,6 +195,7 @@ def cdf_points(latencies: list[float], points: int = 400) -> list[list[float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100, help="pusher-js clients (default 100)")
     parser.add_argument("--rate", type=float, default=200.0, help="events per second (default 200)")

@@ -40,6 +40,7 @@ from common import (
     ServerProcess,
     Spread,
     configure_django,
+    exit_on_sigterm,
     header,
     payload,
     pin_self,
@@ -63,6 +64,7 @@ def timed_loop(send: Sender, events: int) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=600, help="events per client per round (default 600)")
     parser.add_argument("--rounds", type=int, default=15, help="measured rounds (default 15)")
