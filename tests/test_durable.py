@@ -403,3 +403,15 @@ def test_a_sqlite_relay_in_wal_mode_commits_without_waiting_for_the_disk() -> No
         finally:
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA journal_mode = DELETE")
+
+
+def test_history_reads_use_the_position_index() -> None:
+    """The unique (channel, position) constraint is also the index history reads search."""
+    from django.db import connection
+
+    rows = StoredEvent.objects.filter(channel="room-1", position__gt=3).order_by("position")
+    sql, params = rows.values_list("uid", "position", "name", "data").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(str(step[-1]) for step in cursor.fetchall())
+    assert "USING INDEX pushbridge_one_event_per_position" in plan, plan

@@ -180,3 +180,13 @@ def test_a_durable_event_costs_the_writer_one_statement(on_postgres: None) -> No
     assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["BEGIN", "INSERT", "COMMIT"]
     row = StoredEvent.objects.using(PG).get()
     assert (row.channels, row.name, row.data, row.status) == (["plain"], "e", "1", StoredEvent.PENDING)
+
+
+def test_history_reads_can_use_the_position_index(on_postgres: None) -> None:
+    rows = StoredEvent.objects.using(PG).filter(channel="room-1", position__gt=3).order_by("position")
+    sql, params = rows.values_list("uid", "position").query.sql_with_params()
+    with transaction.atomic(using=PG), connections[PG].cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table is read whole otherwise
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = " ".join(line for (line,) in cursor.fetchall())
+    assert "pushbridge_one_event_per_position" in plan, plan
