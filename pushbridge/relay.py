@@ -3,8 +3,10 @@
 It runs in two places, the same code in both:
 
 * in every process that writes durable events, as a daemon thread woken when a transaction
-  that wrote events commits (so the added latency is one small query and the request), and
-  polling every few seconds for rows another process left (it crashed, or was killed);
+  that wrote events commits (so the added latency is a couple of small queries and the
+  request; while commits come faster than one per 3 ms it waits up to 12 ms to take them in
+  one turn), and polling every few seconds for rows another process left (it crashed, or was
+  killed);
 * as ``manage.py pushbridge_relay``, a long-running worker for deployments that prefer one.
 
 **One relay sends at a time**, whatever the number of processes: relays take turns on one
