@@ -17,7 +17,13 @@ announces.
 SQLite runs in WAL mode with ``IMMEDIATE`` transactions (the README's advice for durable mode).
 The durable relay is the in-process one (a thread woken by each commit), as a web process would
 run it. PostgreSQL is a throwaway cluster started with ``tests/services`` (Debian's
-``postgresql``); ``--no-postgres`` skips it.
+``postgresql``) with ``fsync=off``, as the tests run it; a second cluster with ``fsync=on``, as
+production runs, is measured too (``--no-postgres-fsync`` skips it; ``--no-postgres`` skips both).
+
+A second configuration, "relay process" (``--no-relay-process`` skips it), turns the in-process
+relay off and runs ``manage.py pushbridge_relay --interval 0.01`` as a process of its own, for
+throughput and auto-push cost. It is woken by nobody (it looks every ``--relay-interval``
+seconds), so its latency is that interval's and is not measured.
 
 Run from the repository root: ``.venv/bin/python bench/durable.py`` (needs Node.js and
 ``npm ci --prefix tests/node``).
@@ -27,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -112,8 +120,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="events per second for latency (default 100)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per latency round (default 5)")
     parser.add_argument("--no-postgres", dest="postgres", action="store_false", help="file SQLite only")
+    parser.add_argument(
+        "--no-postgres-fsync", dest="postgres_fsync", action="store_false", help="skip the fsync=on PostgreSQL"
+    )
+    parser.add_argument(
+        "--no-relay-process", dest="relay_process", action="store_false", help="skip the relay-process configuration"
+    )
+    parser.add_argument(
+        "--relay-interval", type=float, default=0.01, help="seconds between looks of the relay process (default 0.01)"
+    )
+    parser.add_argument("--relay-worker", help=argparse.SUPPRESS)  # internal: run as the relay process
     parser.add_argument("--quick", action="store_true", help="smoke run: small rounds, 1 round")
     args = parser.parse_args(argv)
+    if args.relay_worker:
+        return relay_worker(json.loads(args.relay_worker))
     if args.quick:
         args.events, args.saves, args.rounds, args.seconds = 300, 100, 1, 1.0
     result: dict[str, Any] = {"benchmark": "durable", "config": vars(args).copy()}
@@ -121,11 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(BENCH))
 
-    postgres = None
+    clusters: dict[str, Any] = {}
     if args.postgres:
         from tests.services.postgres import PostgresServer
 
-        postgres = PostgresServer().start()
+        clusters["postgresql"] = PostgresServer().start()
+        if args.postgres_fsync:
+            clusters["postgresql fsync=on"] = PostgresServer(fsync=True).start()
     try:
         with (
             tempfile.TemporaryDirectory(prefix="pushbridge-durable-") as tmp,
@@ -140,15 +162,21 @@ def main(argv: list[str] | None = None) -> int:
                     "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"},
                 }
             }
-            if postgres is not None:
-                databases["postgresql"] = postgres.database_settings()
+            for label, cluster in clusters.items():
+                databases[label] = cluster.database_settings()
             aliases = {name: f"db{index}" for index, name in enumerate(databases)}
-            configure_django(
-                {mode: pusher_alias(server.port, dispatch=mode, queue_size=10 * args.events) for mode in MODES}
+            django_settings = {
+                "aliases": {
+                    mode: pusher_alias(server.port, dispatch=mode, queue_size=10 * args.events) for mode in MODES
+                }
                 | {"default": pusher_alias(server.port, dispatch="durable", queue_size=10 * args.events)},
-                INSTALLED_APPS=["pushbridge", "autopush_app"],
-                DATABASES={"default": databases["sqlite file"]}
+                "databases": {"default": databases["sqlite file"]}
                 | {aliases[name]: settings for name, settings in databases.items()},
+            }
+            configure_django(
+                django_settings["aliases"],
+                INSTALLED_APPS=["pushbridge", "autopush_app"],
+                DATABASES=django_settings["databases"],
             )
             from django.core.management import call_command
             from django.test.utils import override_settings
@@ -163,25 +191,34 @@ def main(argv: list[str] | None = None) -> int:
                     result["results"][label] = measure_database(
                         label, database, args, (PlainMessage, PushedMessage), server.port
                     )
+                    if args.relay_process:
+                        worker = django_settings | {"database": database, "interval": args.relay_interval}
+                        result["results"][label]["relay process"] = measure_relay_process(
+                            label, database, args, (PlainMessage, PushedMessage), worker
+                        )
     finally:
-        if postgres is not None:
-            from pushbridge import relay
+        from pushbridge import relay
 
-            relay.stop_in_process()
-            postgres.stop()
+        relay.stop_in_process()
+        for cluster in clusters.values():
+            cluster.stop()
     path = write_result("durable", result)
-    print(json.dumps({label: summary["summary"] for label, summary in result["results"].items()}, indent=1))
+    summaries = {
+        label: {"in-process relay": found["summary"]}
+        | ({"relay process": found["relay process"]["summary"]} if "relay process" in found else {})
+        for label, found in result["results"].items()
+    }
+    print(json.dumps(summaries, indent=1))
     print(f"wrote {path}")
     return 0
 
 
-def measure_database(
-    label: str, database: str, args: argparse.Namespace, models: tuple[Any, Any], port: int
-) -> dict[str, Any]:
-    import pushbridge
-
+def measure_rounds(
+    label: str, database: str, args: argparse.Namespace, models: tuple[Any, Any]
+) -> list[dict[str, Any]]:
+    """Interleaved rounds of throughput (both modes) and durable auto-push cost."""
     plain, pushed = models
-    for mode in MODES:  # warm-up: connections, the relay thread, the sender thread
+    for mode in MODES:  # warm-up: connections, the relay, the sender thread
         throughput(mode, database, 100)
     rounds: list[dict[str, Any]] = []
     for number in range(args.rounds):
@@ -195,6 +232,15 @@ def measure_database(
         )
         print(f"{label} round {number + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()), flush=True)
         rounds.append(measured)
+    return rounds
+
+
+def measure_database(
+    label: str, database: str, args: argparse.Namespace, models: tuple[Any, Any], port: int
+) -> dict[str, Any]:
+    import pushbridge
+
+    rounds = measure_rounds(label, database, args, models)
     pushbridge.outbox.clear()
 
     latency: dict[str, Any] = {}
@@ -218,6 +264,40 @@ def measure_database(
     summary = {key: Spread.of([r[key] for r in rounds]).as_dict() for key in rounds[0]}
     summary["latency"] = latency["pooled"]
     return {"rounds": rounds, "latency": latency, "summary": summary}
+
+
+def measure_relay_process(
+    label: str, database: str, args: argparse.Namespace, models: tuple[Any, Any], worker: dict[str, Any]
+) -> dict[str, Any]:
+    """Throughput and auto-push cost with ``manage.py pushbridge_relay`` as the only relay."""
+    from django.test.utils import override_settings
+
+    from pushbridge import relay
+
+    relay.stop_in_process()  # its thread would still look every few seconds
+    process = subprocess.Popen([sys.executable, __file__, "--relay-worker", json.dumps(worker)])
+    try:
+        with override_settings(PUSHBRIDGE_RELAY_IN_PROCESS=False):
+            rounds = measure_rounds(f"{label} relay process", database, args, models)
+    finally:
+        process.send_signal(signal.SIGTERM)  # the command ends after its current turn
+        process.wait(30)
+    summary = {key: Spread.of([r[key] for r in rounds]).as_dict() for key in rounds[0]}
+    return {"rounds": rounds, "summary": summary, "interval": worker["interval"]}
+
+
+def relay_worker(worker: dict[str, Any]) -> int:
+    """The relay process: Django configured as the benchmark's, then ``manage.py pushbridge_relay``."""
+    configure_django(
+        worker["aliases"],
+        INSTALLED_APPS=["pushbridge", "autopush_app"],
+        DATABASES=worker["databases"],
+        PUSHBRIDGE_RELAY_IN_PROCESS=False,
+    )
+    from django.core.management import call_command
+
+    call_command("pushbridge_relay", database=worker["database"], interval=worker["interval"])
+    return 0
 
 
 if __name__ == "__main__":

@@ -299,3 +299,119 @@ def test_the_admin_page_lists_pending_and_failed_events_and_sends_again(manual_r
     page.send_again(request, listed)
     assert StoredEvent.objects.get(name="failed").status == "pending"
     assert StoredEvent.objects.get(name="failed").attempts == 0
+
+
+# -- what a durable write costs the caller ------------------------------------------------------
+
+
+def test_a_durable_trigger_joins_the_transaction_without_a_savepoint(manual_relay: Relay) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        pushbridge.trigger("c", "e", 1)
+        Room.objects.create(name="r")
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    assert "SAVEPOINT" not in statements
+    assert StoredEvent.objects.get().status == StoredEvent.PENDING
+
+
+def test_a_failed_event_write_dooms_the_callers_transaction(
+    manual_relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller cannot catch the error and commit without the event."""
+    from django.db import DatabaseError
+    from django.db.transaction import TransactionManagementError
+
+    from pushbridge.dispatch import durable
+
+    def refuse(rows: Any, database: str) -> None:
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(durable, "insert_rows", refuse)
+    with pytest.raises(TransactionManagementError), transaction.atomic():
+        Room.objects.create(name="kept only with its event")
+        with pytest.raises(DatabaseError):
+            pushbridge.trigger("c", "e", 1)
+        Room.objects.create(name="refused")
+    assert not Room.objects.exists()
+
+
+def test_rows_inserted_together_get_their_ids_in_order(manual_relay: Relay) -> None:
+    from pushbridge.dispatch.inserts import insert_rows
+
+    when = timezone.now() - timedelta(minutes=1)
+    rows = [
+        StoredEvent(alias="default", channels=["a", f"b{i}"], name=f"e{i}", data=str(i), created_at=when)
+        for i in range(3)
+    ]
+    insert_rows(rows, "default")
+    assert [row.pk for row in rows] == sorted(row.pk for row in rows)
+    for row in rows:
+        stored = StoredEvent.objects.get(pk=row.pk)
+        assert (stored.name, stored.channels, stored.data, stored.uid) == (row.name, row.channels, row.data, row.uid)
+        assert (stored.status, stored.attempts, stored.created_at) == (StoredEvent.PENDING, 0, when)
+
+
+class Stop:
+    """A stop event that records how long the relay chose to sleep instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        return False
+
+
+def test_the_relay_lingers_only_while_commits_come_fast() -> None:
+    relay, stop = Relay(), Stop()
+    relay.wake()  # the first commit after a quiet time
+    relay._linger(stop)  # type: ignore[arg-type]
+    assert stop.waits == []
+    relay._wake_gap = relay_module.LINGER_SECONDS / 3  # commits a millisecond apart
+    relay.wake()
+    relay._linger(stop)  # type: ignore[arg-type]
+    assert stop.waits == [relay_module.LINGER_SECONDS * relay_module.LINGER_ROUNDS]
+    relay._wake_gap = relay_module.LINGER_SECONDS * 2  # evenly spaced traffic never waits
+    relay._linger(stop)  # type: ignore[arg-type]
+    assert len(stop.waits) == 1
+
+
+def test_a_sqlite_relay_relaxes_its_commits_only_in_wal_mode() -> None:
+    """The test database is in rollback-journal mode, where synchronous=NORMAL could corrupt."""
+    from django.db import connection
+
+    relay = Relay()
+    relay._relax_commits()
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0].lower() != "wal"
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == 2  # FULL, as it was
+
+
+def test_a_sqlite_relay_in_wal_mode_commits_without_waiting_for_the_disk() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode = WAL")
+        try:
+            Relay()._relax_commits()  # on this thread's connection, the relay's here
+            cursor.execute("PRAGMA synchronous")
+            assert cursor.fetchone()[0] == 1  # NORMAL
+        finally:
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA journal_mode = DELETE")
+
+
+def test_history_reads_use_the_position_index() -> None:
+    """The unique (channel, position) constraint is also the index history reads search."""
+    from django.db import connection
+
+    rows = StoredEvent.objects.filter(channel="room-1", position__gt=3).order_by("position")
+    sql, params = rows.values_list("uid", "position", "name", "data").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(str(step[-1]) for step in cursor.fetchall())
+    assert "USING INDEX pushbridge_one_event_per_position" in plan, plan

@@ -146,3 +146,47 @@ def test_concurrent_first_events_of_a_channel_share_one_counter(on_postgres: Non
     for thread in threads:
         thread.join(30)
     assert positions == [1, 2]
+
+
+def test_the_relay_relaxes_its_own_commits_only(on_postgres: None) -> None:
+    """Its bookkeeping may be lost in a crash (rows are sent again); the writers' events may not."""
+
+    def setting(connection: Any) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return str(cursor.fetchone()[0])
+
+    seen: dict[str, str] = {}
+
+    def relay_thread() -> None:
+        Relay(PG)._relax_commits()
+        seen["relay"] = setting(connections[PG])
+
+    in_thread(relay_thread).join(30)
+    assert seen == {"relay": "off"}
+    assert setting(connections[PG]) == "on"
+
+
+def test_a_durable_event_costs_the_writer_one_statement(on_postgres: None) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    plain = {"default": {"BACKEND": "memory", "DISPATCH": "durable"}}  # no HISTORY: no position to take
+    with (
+        override_settings(PUSHBRIDGE=plain),
+        CaptureQueriesContext(connections[PG]) as queries,
+        transaction.atomic(using=PG),
+    ):
+        pushbridge.trigger("plain", "e", 1)
+    assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["BEGIN", "INSERT", "COMMIT"]
+    row = StoredEvent.objects.using(PG).get()
+    assert (row.channels, row.name, row.data, row.status) == (["plain"], "e", "1", StoredEvent.PENDING)
+
+
+def test_history_reads_can_use_the_position_index(on_postgres: None) -> None:
+    rows = StoredEvent.objects.using(PG).filter(channel="room-1", position__gt=3).order_by("position")
+    sql, params = rows.values_list("uid", "position").query.sql_with_params()
+    with transaction.atomic(using=PG), connections[PG].cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table is read whole otherwise
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = " ".join(line for (line,) in cursor.fetchall())
+    assert "pushbridge_one_event_per_position" in plan, plan

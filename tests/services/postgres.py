@@ -31,7 +31,9 @@ def _binary(name: str) -> str:
 class PostgresServer:
     """One PostgreSQL cluster on a free port, with a superuser ``pushbridge`` and database ``pushbridge``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fsync: bool = False) -> None:
+        #: Off by default: tests need no durability, and commits then cost no disk flush.
+        self.fsync = fsync
         self.initdb = _binary("initdb")
         self.pg_ctl = _binary("pg_ctl")
         self.port = free_port()
@@ -55,7 +57,9 @@ class PostgresServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync={'on' if self.fsync else 'off'}"
+        )
         subprocess.run(
             self._command(self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start"),
             check=True,
