@@ -52,6 +52,7 @@ from common import (
     ServerProcess,
     Spread,
     configure_django,
+    exit_on_sigterm,
     header,
     pusher_alias,
     write_result,
@@ -112,6 +113,7 @@ def autopush_cost(model: Any, database: str, saves: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000, help="events per throughput round (default 2000)")
     parser.add_argument("--saves", type=int, default=500, help="saves per auto-push round (default 500)")
