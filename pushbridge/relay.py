@@ -43,28 +43,24 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
-from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
 from pushbridge.backends import get_backend
-from pushbridge.conf import get_config
 from pushbridge.dispatch import failures, retry
 from pushbridge.dispatch.durable import wire_event
 from pushbridge.dispatch.grouping import send_request
 from pushbridge.errors import BackendError, PushbridgeError
 from pushbridge.events import Event
-from pushbridge.models import ChannelCounter, RelayLease, StoredEvent
+from pushbridge.models import StoredEvent
+from pushbridge.relay_lease import Lease
+from pushbridge.relay_purge import purge
 
 logger = logging.getLogger("pushbridge.relay")
 
-LEASE = "relay"
-#: A SQLite relay's claim lasts this long unless renewed by its next turn.
-LEASE_SECONDS = 60.0
 #: Rows taken per turn (sent in requests of the backend's batch size).
 BATCH_ROWS = 100
 #: The in-process relay looks for rows left by other processes this often.
@@ -81,10 +77,6 @@ BUSY_RETRY_SECONDS = 0.02
 LOCKED_RETRY_SECONDS = 0.1
 #: Purging runs at most this often per relay.
 PURGE_EVERY_SECONDS = 30.0
-#: Failed rows are kept this long for inspection on the admin page.
-FAILED_KEEP = timedelta(days=7)
-#: History window of rows whose alias is no longer configured.
-DEFAULT_KEEP_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -111,14 +103,14 @@ class Relay:
         self._woken = 0  # wake-ups since the last turn began
         self._relaxed: object = None  # the database connection whose commits were relaxed
         self._last_purge = 0.0
-        self._holding = False
+        self.lease = Lease(database, self.owner)
         self._marks: list[tuple[list[StoredEvent], dict[str, object]]] = []
 
     # -- one turn ----------------------------------------------------------------------------
 
     def turn(self) -> Turn:
         """Send the rows that are due, if it is this relay's turn."""
-        with self._claim() as mine:
+        with self.lease.turn() as mine:
             if not mine:
                 return Turn(busy=True)
             rows = self._due_rows()
@@ -132,49 +124,6 @@ class Relay:
             self._write_marks()
             return result
 
-    @contextmanager
-    def _claim(self) -> Iterator[bool]:
-        connection = connections[self.database]
-        if connection.features.has_select_for_update_skip_locked:
-            with transaction.atomic(using=self.database):
-                mine = self._lock_lease()
-                if not mine and self._make_lease():
-                    mine = self._lock_lease()
-                yield mine
-            return
-        claimed = self._lease_until_later()
-        if not claimed and self._make_lease():
-            claimed = self._lease_until_later()
-        self._holding = claimed
-        try:
-            yield bool(claimed)
-        finally:
-            if self._holding:  # not released with the marks (an idle turn, or an error)
-                self._release()
-
-    def _lock_lease(self) -> bool:
-        """PostgreSQL: lock the lease row for this transaction, or learn at once that it is taken."""
-        leases = RelayLease.objects.using(self.database).select_for_update(skip_locked=True)
-        return bool(list(leases.filter(name=LEASE).values_list("name", flat=True)))
-
-    def _lease_until_later(self) -> bool:
-        """SQLite: take the lease if it is free, ours, or expired."""
-        now = timezone.now()
-        return bool(
-            RelayLease.objects.using(self.database)
-            .filter(Q(owner="") | Q(owner=self.owner) | Q(expires_at__lt=now), name=LEASE)
-            .update(owner=self.owner, expires_at=now + timedelta(seconds=LEASE_SECONDS))
-        )
-
-    def _make_lease(self) -> bool:
-        """Create the lease row if it is missing (a fresh or flushed table); True if it was."""
-        _, created = RelayLease.objects.using(self.database).get_or_create(name=LEASE)
-        return created
-
-    def _release(self) -> None:
-        RelayLease.objects.using(self.database).filter(name=LEASE, owner=self.owner).update(owner="")
-        self._holding = False
-
     def _write_marks(self) -> None:
         """Record the turn's outcomes, and on SQLite release the lease, in one transaction.
 
@@ -186,8 +135,8 @@ class Relay:
         with transaction.atomic(using=self.database, savepoint=False):
             for rows, fields in marks:
                 StoredEvent.objects.using(self.database).filter(pk__in=[row.pk for row in rows]).update(**fields)
-            if self._holding:
-                self._release()
+            if self.lease.holding:
+                self.lease.release()
 
     def _due_rows(self) -> list[StoredEvent]:
         rows = StoredEvent.objects.using(self.database).filter(status=StoredEvent.PENDING).order_by("id")
@@ -243,43 +192,7 @@ class Relay:
 
     def purge(self, now: datetime | None = None) -> int:
         """Delete sent rows older than their alias's history window, failed ones after a week."""
-        now = now or timezone.now()
-        rows = StoredEvent.objects.using(self.database)
-        deleted = 0
-        done = rows.filter(status__in=(StoredEvent.SENT, StoredEvent.DIRECT))
-        # order_by(): else the model's ordering adds "id" to the DISTINCT: one "alias" per row
-        for alias in done.values_list("alias", flat=True).order_by().distinct():
-            try:
-                seconds = get_config(alias).history_seconds
-            except PushbridgeError:
-                seconds = DEFAULT_KEEP_SECONDS
-            old = rows.filter(
-                alias=alias,
-                status__in=(StoredEvent.SENT, StoredEvent.DIRECT),
-                created_at__lt=now - timedelta(seconds=seconds),
-            )
-            deleted += self._delete_remembering_positions(old)
-        deleted += self._delete_remembering_positions(
-            rows.filter(status=StoredEvent.FAILED, created_at__lt=now - FAILED_KEEP)
-        )
-        return deleted
-
-    def _delete_remembering_positions(self, old: QuerySet[StoredEvent]) -> int:
-        """Delete rows, first raising each channel's ``purged_through`` past their positions.
-
-        The transaction writes before it reads: on SQLite a transaction that reads first and
-        then writes can be refused at once ("database is locked") when another writer commits.
-        """
-        RelayLease.objects.using(self.database).get_or_create(name=LEASE)
-        with transaction.atomic(using=self.database):
-            RelayLease.objects.using(self.database).filter(name=LEASE).update(expires_at=F("expires_at"))
-            tops = old.exclude(channel="").order_by().values("channel").annotate(top=Max("position"))
-            for item in tops:
-                ChannelCounter.objects.using(self.database).filter(
-                    channel=item["channel"], purged_through__lt=item["top"]
-                ).update(purged_through=item["top"])
-            deleted, _ = old.delete()
-        return int(deleted)
+        return purge(self.database, now)
 
     def purge_if_due(self) -> None:
         if time.monotonic() - self._last_purge < PURGE_EVERY_SECONDS:

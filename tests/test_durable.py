@@ -20,7 +20,7 @@ from django.utils import timezone
 import pushbridge
 import pushbridge.signals
 from pushbridge import relay as relay_module
-from pushbridge.models import ChannelCounter, StoredEvent
+from pushbridge.models import ChannelCounter, RelayLease, StoredEvent
 from pushbridge.relay import Relay
 from tests.testapp.models import Message, Room
 
@@ -147,7 +147,7 @@ def test_retries_run_out_into_failed(manual_relay: Relay, failures: list[dict[st
 def test_one_relay_at_a_time_on_sqlite(manual_relay: Relay) -> None:
     pushbridge.trigger("c", "e", 1)
     other = Relay()
-    with manual_relay._claim() as mine:
+    with manual_relay.lease.turn() as mine:
         assert mine
         assert other.turn().busy  # the lease is taken: no second sender, no double send
     with responses.RequestsMock() as api:
@@ -158,7 +158,7 @@ def test_one_relay_at_a_time_on_sqlite(manual_relay: Relay) -> None:
 def test_an_expired_lease_is_taken_over(manual_relay: Relay) -> None:
     """A relay that died mid-turn on SQLite: its lease runs out and another relay goes on."""
     pushbridge.trigger("c", "e", 1)
-    relay_module.RelayLease.objects.update_or_create(
+    RelayLease.objects.update_or_create(
         name="relay", defaults={"owner": "dead", "expires_at": timezone.now() - timedelta(seconds=1)}
     )
     with responses.RequestsMock() as api:

@@ -76,7 +76,7 @@ def test_a_second_relay_skips_the_locked_lease(on_postgres: None) -> None:
         holding, release = threading.Event(), threading.Event()
 
         def hold_the_turn() -> None:
-            with Relay(PG)._claim() as mine:
+            with Relay(PG).lease.turn() as mine:
                 assert mine
                 holding.set()
                 release.wait(30)
