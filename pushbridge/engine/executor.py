@@ -23,7 +23,7 @@ from pushbridge.engine.codes import OVER_CAPACITY
 from pushbridge.engine.core import PusherCore
 from pushbridge.engine.joined_writes import JoinedFanout, join_fanouts
 from pushbridge.engine.options import ServerOptions
-from pushbridge.engine.outputs import CloseConnection, Fanout, Output, Pong, SendFrame, WebhookEvent
+from pushbridge.engine.outputs import CloseConnection, Output, Pong, SendFrame, WebhookEvent
 from pushbridge.engine.state import Connection
 from pushbridge.engine.traffic import Traffic
 from pushbridge.engine.wire import close_reason, websocket_pong_frame, websocket_text_frame
@@ -91,15 +91,12 @@ class OutputExecutor:
         self._apply(outputs)
 
     def _apply(self, outputs: list[Output]) -> None:
-        for output in join_fanouts(outputs) if len(outputs) > 1 else outputs:
+        for output in join_fanouts(outputs):
             try:
                 kind = type(output)
-                if kind is Fanout:
-                    assert isinstance(output, Fanout)
-                    self._fanout(output, websocket_text_frame(output.frame))
-                elif kind is JoinedFanout:
+                if kind is JoinedFanout:
                     assert isinstance(output, JoinedFanout)
-                    self._fanout(output.first, output.data, output.count)
+                    self._fanout(output)
                 elif kind is SendFrame:
                     assert isinstance(output, SendFrame)
                     self._send(output.conn, output.frame)
@@ -146,8 +143,9 @@ class OutputExecutor:
         """
         self._laggards.append(conn)
 
-    def _fanout(self, output: Fanout, data: bytes, frames: int = 1) -> None:
-        """Write ``data`` (``frames`` pre-built frames) to many connections: the hot path, kept minimal."""
+    def _fanout(self, output: JoinedFanout) -> None:
+        """Write ``output``'s pre-built frames to many connections: the hot path, kept minimal."""
+        data = output.data
         exclude = output.exclude
         targets = output.targets
         skipped = 0
@@ -163,8 +161,8 @@ class OutputExecutor:
                 continue
             transport.write(data)
         traffic = self.traffic
-        traffic.deliveries += (len(targets) - skipped) * frames
-        traffic.messages_out += (len(targets) - skipped) * frames
+        traffic.deliveries += (len(targets) - skipped) * output.count
+        traffic.messages_out += (len(targets) - skipped) * output.count
         if self._laggards:
             self._drop_laggards()
 

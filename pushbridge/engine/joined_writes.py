@@ -6,9 +6,11 @@ subscriber ten ``send()`` calls, and ``send()`` is most of what a delivery costs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pushbridge.engine.outputs import Fanout, Output
+from pushbridge.engine.state import Connection
 from pushbridge.engine.wire import websocket_text_frame
 
 #: A run of fan-outs is joined up to this many bytes per write. The slow-client guard acts
@@ -19,15 +21,18 @@ JOIN_BYTES = 16 * 1024
 
 @dataclass(frozen=True, slots=True)
 class JoinedFanout:
-    """Consecutive fan-outs to the same connections, written as one buffer per connection."""
+    """``count`` consecutive fan-outs to the same connections, as one buffer per connection."""
 
-    first: Fanout
+    targets: Sequence[Connection]
+    exclude: Connection | None
     count: int
     data: bytes
 
 
 def join_fanouts(outputs: list[Output]) -> list[Output | JoinedFanout]:
-    """Join runs of fan-outs that go to the same connections (a ``batch_events`` request on one channel).
+    """``outputs`` with every fan-out in a :class:`JoinedFanout`: runs to the same connections joined.
+
+    A run is typically a ``batch_events`` request on one channel; a lone fan-out is a run of one.
 
     Each subscriber then gets the run's frames in one ``transport.write``: one ``send()`` per
     connection per run instead of one per event, and the ``send()`` system call is most of a
@@ -43,7 +48,7 @@ def join_fanouts(outputs: list[Output]) -> list[Output | JoinedFanout]:
     def close_run() -> None:
         nonlocal size
         if run:
-            joined.append(JoinedFanout(run[0], len(run), b"".join(frames)))
+            joined.append(JoinedFanout(run[0].targets, run[0].exclude, len(run), b"".join(frames)))
         run.clear()
         frames.clear()
         size = 0
