@@ -23,6 +23,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +220,45 @@ def assert_every_event_once(
     assert [r for r in node.reports if r["type"] in ("resync", "history_error")] == []
 
 
+@dataclass
+class ChaosRun:
+    """A plan played on ``site`` while two shim pages and a pusher-js client in Node stay subscribed."""
+
+    site: DjangoSite
+    contexts: dict[str, Any]
+    pages: dict[str, ShimPage]
+    node: NodeClient
+    subscriptions: dict[str, list[str]]
+    channels: list[str]
+    plan: list[dict[str, Any]]
+
+    def run(self, first: int, last: int) -> None:
+        run_steps(self.site, self.plan, first, last)
+
+    def finish(self) -> None:
+        """Commit a marker on every channel, then check that every client got every committed event once."""
+        final = marker_step(self.channels)
+        self.site.post("/chaos/step/", final)
+        assert_every_event_once(self.pages, self.node, self.subscriptions, [*self.plan, final])
+
+
+@contextmanager
+def chaos_run(browser: Any, site: DjangoSite, push_port: int) -> Iterator[ChaosRun]:
+    """Fresh channels, the seeded plan, and the clients subscribed through ``push_port``; closed after."""
+    suffix = uuid.uuid4().hex[:8]
+    a, b, c = f"chaos-a-{suffix}", f"chaos-b-{suffix}", f"private-chaos-c-{suffix}"
+    subscriptions = {"page1": [a, c], "page2": [b, c], "node": [a, b]}
+    contexts, pages, history_url = open_pages(browser, site, subscriptions)
+    node = NodeClient(push_port, history_url, subscriptions["node"])
+    try:
+        node.wait(lambda: {r["channel"] for r in node.reports if r["type"] == "subscribed"} == {a, b}, "subscribing")
+        yield ChaosRun(site, contexts, pages, node, subscriptions, [a, b, c], make_plan(SEED, [a, b, c]))
+    finally:
+        node.stop()
+        for context in contexts.values():
+            context.close()
+
+
 # -- the test -----------------------------------------------------------------------------------
 
 
@@ -257,41 +298,23 @@ def chaos_parts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
 @pytest.mark.timeout(600)
 def test_every_committed_event_arrives_once_in_order(browser: Any, chaos_parts: tuple[PushServer, DjangoSite]) -> None:
     push, site = chaos_parts
-    suffix = uuid.uuid4().hex[:8]
-    a, b, c = f"chaos-a-{suffix}", f"chaos-b-{suffix}", f"private-chaos-c-{suffix}"
-    subscriptions = {"page1": [a, c], "page2": [b, c], "node": [a, b]}
-    plan = make_plan(SEED, [a, b, c])
-    assert any(step["rolls_back"] for step in plan), "the seed must roll some transactions back"
-    assert any(item["savepoint_rolls_back"] for step in plan for item in step["items"])
+    with chaos_run(browser, site, push.port) as chaos:
+        assert any(step["rolls_back"] for step in chaos.plan), "the seed must roll some transactions back"
+        assert any(item["savepoint_rolls_back"] for step in chaos.plan for item in step["items"])
 
-    contexts, pages, history_url = open_pages(browser, site, subscriptions)
-    node = NodeClient(push.port, history_url, subscriptions["node"])
-    try:
-        node.wait(lambda: {r["channel"] for r in node.reports if r["type"] == "subscribed"} == {a, b}, "subscribing")
-
-        def run(first: int, last: int) -> None:
-            run_steps(site, plan, first, last)
-
-        run(1, 8)
+        chaos.run(1, 8)
         site.kill()  # right after commits: the relay may not have sent them yet
         site.start()
-        run(9, 12)
+        chaos.run(9, 12)
         push.restart()
-        run(13, 16)
-        contexts["page1"].set_offline(True)
-        run(17, 20)
+        chaos.run(13, 16)
+        chaos.contexts["page1"].set_offline(True)
+        chaos.run(17, 20)
         push.restart()  # page1 cannot reconnect until it is back online
-        run(21, 22)
+        chaos.run(21, 22)
         site.kill()
         site.start()
-        run(23, 24)
-        contexts["page1"].set_offline(False)
-        run(25, STEPS)
-        final = marker_step([a, b, c])
-        site.post("/chaos/step/", final)
-
-        assert_every_event_once(pages, node, subscriptions, [*plan, final])
-    finally:
-        node.stop()
-        for context in contexts.values():
-            context.close()
+        chaos.run(23, 24)
+        chaos.contexts["page1"].set_offline(False)
+        chaos.run(25, STEPS)
+        chaos.finish()

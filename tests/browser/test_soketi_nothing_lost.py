@@ -12,7 +12,6 @@ every client has every committed event of its channels exactly once, in commit o
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,7 @@ from typing import Any
 import pytest
 
 from tests.browser.live_django import DjangoSite
-from tests.browser.test_chaos import (
-    CREDENTIALS,
-    SEED,
-    STEPS,
-    NodeClient,
-    assert_every_event_once,
-    make_plan,
-    marker_step,
-    open_pages,
-    run_steps,
-)
+from tests.browser.test_chaos import CREDENTIALS, STEPS, chaos_run
 from tests.services.nginx import NginxServer
 from tests.services.redis import RedisServer
 from tests.soketi.launcher import SoketiNode, app, soketi_installed
@@ -72,33 +61,14 @@ def parts(redis_server: RedisServer, tmp_path: Path) -> Iterator[Parts]:
 @pytest.mark.timeout(600)
 def test_nothing_committed_is_lost_when_soketi_nodes_go_down(browser: Any, parts: Parts) -> None:
     site, (first, second) = parts.site, parts.nodes
-    suffix = uuid.uuid4().hex[:8]
-    a, b, c = f"chaos-a-{suffix}", f"chaos-b-{suffix}", f"private-chaos-c-{suffix}"
-    subscriptions = {"page1": [a, c], "page2": [b, c], "node": [a, b]}
-    plan = make_plan(SEED, [a, b, c])
-
-    contexts, pages, history_url = open_pages(browser, site, subscriptions)  # through nginx, round-robin
-    node = NodeClient(parts.balancer.port, history_url, subscriptions["node"])
-    try:
-        node.wait(lambda: {r["channel"] for r in node.reports if r["type"] == "subscribed"} == {a, b}, "subscribing")
-
-        def run(first_step: int, last_step: int) -> None:
-            run_steps(site, plan, first_step, last_step)
-
-        run(1, 8)
+    with chaos_run(browser, site, parts.balancer.port) as chaos:  # pages through nginx, round-robin
+        chaos.run(1, 8)
         first.stop()  # graceful: its clients are told to reconnect, through nginx, to the other
-        run(9, 12)
+        chaos.run(9, 12)
         second.kill()  # a crash, and no node left: every client misses what follows
-        run(13, 20)
+        chaos.run(13, 20)
         first.start()
-        run(21, 24)
+        chaos.run(21, 24)
         second.start()
-        run(25, STEPS)
-        final = marker_step([a, b, c])
-        site.post("/chaos/step/", final)
-
-        assert_every_event_once(pages, node, subscriptions, [*plan, final])
-    finally:
-        node.stop()
-        for context in contexts.values():
-            context.close()
+        chaos.run(25, STEPS)
+        chaos.finish()
