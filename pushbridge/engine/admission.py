@@ -16,6 +16,8 @@ import resource
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
+from pushbridge.engine.tally import Tally
+
 logger = logging.getLogger("pushbridge.server")
 
 #: Descriptors kept free below the process's limit for everything but client sockets
@@ -46,7 +48,7 @@ class Admission:
         self.per_address = per_address or None
         self.exempt = frozenset(exempt)
         self.open = 0
-        self.by_address: dict[str, int] = {}
+        self.by_address = Tally()
         #: Connections turned away so far, by reason: ``connection_cap``, ``per_address``.
         self.refused: dict[str, int] = {}
 
@@ -56,14 +58,12 @@ class Admission:
             self._refuse("connection_cap")
             return f"Too many open connections: the server allows {self.max_open}. Retry later."
         key = address if address is not None and address not in self.exempt else None
-        if key is not None and self.per_address is not None:
-            held = self.by_address.get(key, 0)
-            if held >= self.per_address:
-                self._refuse("per_address")
-                return f"Too many connections from {key}: the limit is {self.per_address} per address."
+        if key is not None and self.per_address is not None and self.by_address[key] >= self.per_address:
+            self._refuse("per_address")
+            return f"Too many connections from {key}: the limit is {self.per_address} per address."
         self.open += 1
         if key is not None:
-            self.by_address[key] = self.by_address.get(key, 0) + 1
+            self.by_address.add(key)
         return None
 
     def _refuse(self, reason: str) -> None:
@@ -72,13 +72,8 @@ class Admission:
     def release(self, address: str | None) -> None:
         """A connection admitted from ``address`` closed."""
         self.open -= 1
-        if address is None or address in self.exempt:
-            return
-        held = self.by_address.get(address, 0) - 1
-        if held > 0:
-            self.by_address[address] = held
-        else:
-            self.by_address.pop(address, None)
+        if address is not None and address not in self.exempt:
+            self.by_address.remove(address)
 
 
 def refusal_response(status: int, phrase: str, reason: str) -> bytes:

@@ -8,6 +8,7 @@ whose address is unknown or exempt (arriving through a trusted proxy) are not co
 from __future__ import annotations
 
 from pushbridge.engine.state import Connection
+from pushbridge.engine.tally import Tally
 
 
 class SubscriptionBudget:
@@ -15,30 +16,24 @@ class SubscriptionBudget:
 
     def __init__(self, per_address: int | None) -> None:
         self.per_address = per_address or None
-        self.held: dict[str, int] = {}
+        self.held = Tally()
 
     def refusal(self, conn: Connection) -> str | None:
         """Why ``conn`` may not take one more subscription, or ``None`` if it may."""
         address, limit = conn.address, self.per_address
-        if address is None or limit is None or self.held.get(address, 0) < limit:
+        if address is None or limit is None or self.held[address] < limit:
             return None
         return f"Connections from {address} hold {limit} subscriptions, the limit per address."
 
     def charge(self, conn: Connection) -> None:
         """``conn`` took a subscription."""
         if conn.address is not None:
-            self.held[conn.address] = self.held.get(conn.address, 0) + 1
+            self.held.add(conn.address)
 
     def refund(self, conn: Connection) -> None:
         """``conn`` gave a subscription up."""
-        address = conn.address
-        if address is None:
-            return
-        left = self.held.get(address, 0) - 1
-        if left > 0:
-            self.held[address] = left
-        else:
-            self.held.pop(address, None)
+        if conn.address is not None:
+            self.held.remove(conn.address)
 
     def clear(self) -> None:
         """Every connection is gone (shutdown)."""
