@@ -7,9 +7,10 @@ runs with ``"DISPATCH": "sync"``.
 
 Why it is trustworthy:
 
-* Same server process, same payload dict, same channel, same HTTP library underneath (both use
-  a keep-alive ``requests.Session``), so the difference is each library's own work per call:
-  validation, JSON encoding, signing, building the request.
+* Same server process, same payload dict, same channel, same connection pool underneath
+  (urllib3's: pushbridge uses it directly, the SDK through a keep-alive ``requests.Session``),
+  so the difference is each library's own work per call: validation, JSON encoding, signing,
+  building and sending the request.
 * Rounds are short (600 events each, ~0.5 s) and many (15), interleaved (pushbridge, SDK, SDK,
   pushbridge...), and the ratio is taken within each round, so drift of a shared machine lands
   on both sides; the CPU that other processes used during each block is recorded.

@@ -9,7 +9,7 @@ Why a thread rather than an async HTTP client: the sync path is the one that val
 encodes, signs, pools connections, retries and dispatches in the background, and it is tested
 against the real services; an aiohttp twin would be a second implementation of all of that to
 keep in step, and would make ``pip install pushbridge`` heavier (``trigger()`` needs only
-Django and requests). The cost is one hop to a pooled thread per call (measured in
+Django and urllib3). The cost is one hop to a pooled thread per call (measured in
 ``bench/async_trigger.py``; see BENCHMARKS.md), small beside a request to the service.
 
 Why ``thread_sensitive=False``: the thread-sensitive executor is where Django runs the sync

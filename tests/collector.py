@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -41,3 +44,16 @@ def collector(delay: float = 0.0) -> Iterator[tuple[int, list[Any]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def run_against_collector(script: str) -> tuple[subprocess.CompletedProcess[str], list[Any]]:
+    """Run ``script`` in a new Python process (``sys.argv[1]`` is the collector's port), to its end."""
+    with collector() as (port, received):
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).parent.parent,
+        )
+    return result, received

@@ -9,6 +9,7 @@ import pytest
 
 import pushbridge
 from pushbridge.backends import reset_backends
+from tests.http_service import _api_server_process, api_server  # noqa: F401 (fixtures for every test)
 from tests.services.fixtures import (  # noqa: F401 (fixtures for every test)
     django_db_modify_db_settings,
     nginx_factory,

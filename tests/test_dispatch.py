@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import requests
-import responses
 from django.test import override_settings
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 import pushbridge
 from pushbridge import dispatch
+from pushbridge.backends.transport import Transport
 from pushbridge.dispatch import retry
 from pushbridge.errors import InvalidChannel
 from pushbridge.signals import dispatch_failed
-from tests.collector import collector
+from tests.collector import run_against_collector
+from tests.http_service import refused_port
 
-BASE = "http://127.0.0.1:6001"
 FAST = {"retry_backoff": 0.001, "retry_backoff_max": 0.002}
 
 
-def background(**extra: Any) -> override_settings:
-    entry = {"BACKEND": "soketi", "DISPATCH": "background", "OPTIONS": FAST, **extra}
+def background(port: int, **extra: Any) -> override_settings:
+    entry = {"BACKEND": "soketi", "PORT": port, "DISPATCH": "background", "OPTIONS": FAST, **extra}
     return override_settings(PUSHBRIDGE={"default": entry})
 
 
@@ -51,15 +48,30 @@ def failures() -> Iterator[list[dict[str, Any]]]:
     dispatch_failed.disconnect(receiver)
 
 
-def bodies(mock: responses.RequestsMock) -> list[tuple[str, Any]]:
-    return [(urlsplit(c.request.url).path, json.loads(c.request.body)) for c in mock.calls]
+def bodies(api: HTTPServer) -> list[tuple[str, Any]]:
+    return [(request.path, json.loads(request.get_data())) for request, _ in api.log]
 
 
-def test_trigger_only_enqueues_and_batches_by_ten() -> None:
+@pytest.fixture
+def attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The target of every request the backend tries, connected or not (the real transport sends it)."""
+    tried: list[str] = []
+    request = Transport.request
+
+    def counted(self: Transport, method: str, target: str, **kwargs: Any) -> Any:
+        tried.append(target)
+        return request(self, method, target, **kwargs)
+
+    monkeypatch.setattr(Transport, "request", counted)
+    return tried
+
+
+def test_trigger_only_enqueues_and_batches_by_ten(api_server: HTTPServer) -> None:
     # Whether the sender catches the first event alone (an /events request) depends on timing.
-    with background(), responses.RequestsMock(assert_all_requests_are_fired=False) as api:
-        api.post(f"{BASE}/apps/app-id/batch_events", json={})
-        api.post(f"{BASE}/apps/app-id/events", json={})
+    api = api_server
+    with background(api.port):
+        api.expect_request("/apps/app-id/batch_events", method="POST").respond_with_json({})
+        api.expect_request("/apps/app-id/events", method="POST").respond_with_json({})
         for i in range(25):
             assert pushbridge.trigger(f"c{i}", "e", {"i": i}) == {}
         assert pushbridge.flush(timeout=10)
@@ -76,26 +88,26 @@ def test_trigger_only_enqueues_and_batches_by_ten() -> None:
     assert len(sent) < 25  # batched, not one request per event
 
 
-def test_multi_channel_event_goes_in_one_events_request() -> None:
-    with background(), responses.RequestsMock() as api:
-        api.post(f"{BASE}/apps/app-id/events", json={})
+def test_multi_channel_event_goes_in_one_events_request(api_server: HTTPServer) -> None:
+    api = api_server
+    with background(api.port):
+        api.expect_request("/apps/app-id/events", method="POST").respond_with_json({})
         pushbridge.trigger(["a", "b", "c"], "e", 1)
         assert pushbridge.flush(timeout=10)
         assert bodies(api) == [("/apps/app-id/events", {"name": "e", "channels": ["a", "b", "c"], "data": "1"})]
 
 
 def test_invalid_event_still_raises_in_the_caller() -> None:
-    with background(), pytest.raises(InvalidChannel):
+    with background(refused_port()), pytest.raises(InvalidChannel):
         pushbridge.trigger("bad channel", "e", 1)
 
 
-def test_outage_never_raises_and_is_announced(failures: list[dict[str, Any]]) -> None:
-    with background(), responses.RequestsMock(assert_all_requests_are_fired=False) as api:
-        api.post(f"{BASE}/apps/app-id/events", body=requests.exceptions.ConnectionError("refused"))
+def test_outage_never_raises_and_is_announced(failures: list[dict[str, Any]], attempts: list[str]) -> None:
+    with background(refused_port()):
         pushbridge.trigger("c", "e", {"n": 1})  # must not raise
         assert pushbridge.flush(timeout=10)
         # one owner of retries: the backend sends once per attempt, nothing nests
-        assert len(api.calls) == 1 + retry.DEFAULTS["background"][0]
+        assert len(attempts) == 1 + retry.DEFAULTS["background"][0]
         assert dispatch.stats()["default"].failed == 1
     [failure] = failures
     assert failure["sender"] == "default"
@@ -104,37 +116,40 @@ def test_outage_never_raises_and_is_announced(failures: list[dict[str, Any]]) ->
     assert [e.channels for e in failure["events"]] == [("c",)]
 
 
-def test_outage_then_recovery_delivers() -> None:
-    with background(), responses.RequestsMock() as api:
-        url = f"{BASE}/apps/app-id/events"
-        api.post(url, status=503, json={"error": "restarting"})
-        api.post(url, status=503, json={"error": "restarting"})
-        api.post(url, json={})
+def test_outage_then_recovery_delivers(api_server: HTTPServer) -> None:
+    api = api_server
+    with background(api.port):
+        for _ in range(2):
+            api.expect_ordered_request("/apps/app-id/events").respond_with_json({"error": "restarting"}, status=503)
+        api.expect_ordered_request("/apps/app-id/events").respond_with_json({})
         pushbridge.trigger("c", "e", 1)
         assert pushbridge.flush(timeout=10)
         assert dispatch.stats()["default"].sent == 1
+    assert [response.status_code for _, response in api.log] == [503, 503, 200]
 
 
-def test_client_errors_are_not_retried(failures: list[dict[str, Any]]) -> None:
-    with background(), responses.RequestsMock() as api:
-        api.post(f"{BASE}/apps/app-id/events", status=401, json={"error": "Invalid signature"})
+def test_client_errors_are_not_retried(failures: list[dict[str, Any]], api_server: HTTPServer) -> None:
+    api = api_server
+    with background(api.port):
+        api.expect_request("/apps/app-id/events").respond_with_json({"error": "Invalid signature"}, status=401)
         pushbridge.trigger("c", "e", 1)
         assert pushbridge.flush(timeout=10)
-        assert len(api.calls) == 1
+        assert len(api.log) == 1
     assert "Invalid signature" in str(failures[0]["error"])
 
 
-def test_full_queue_drops_without_blocking(failures: list[dict[str, Any]]) -> None:
+def test_full_queue_drops_without_blocking(failures: list[dict[str, Any]], api_server: HTTPServer) -> None:
     sending, release = threading.Event(), threading.Event()
 
-    def slow(request: Any) -> tuple[int, dict[str, str], str]:
+    def slow(request: Request) -> Response:
         sending.set()
         release.wait(10)
-        return 200, {}, "{}"
+        return Response("{}", content_type="application/json")
 
-    with background(QUEUE_SIZE=2), responses.RequestsMock(assert_all_requests_are_fired=False) as api:
-        api.add_callback("POST", f"{BASE}/apps/app-id/events", callback=slow)
-        api.add_callback("POST", f"{BASE}/apps/app-id/batch_events", callback=slow)
+    api = api_server
+    with background(api.port, QUEUE_SIZE=2):
+        api.expect_request("/apps/app-id/events", method="POST").respond_with_handler(slow)
+        api.expect_request("/apps/app-id/batch_events", method="POST").respond_with_handler(slow)
         pushbridge.trigger("c", "e", 0)
         assert sending.wait(10)  # the sender holds event 0 and is stuck in its request
         for i in range(1, 10):
@@ -148,8 +163,7 @@ def test_full_queue_drops_without_blocking(failures: list[dict[str, Any]]) -> No
 
 
 def test_request_succeeds_during_an_outage(client: Any) -> None:
-    with background(), responses.RequestsMock(assert_all_requests_are_fired=False) as api:
-        api.post(f"{BASE}/apps/app-id/events", body=requests.exceptions.ConnectionError("down"))
+    with background(refused_port()):
         response = client.post("/echo/", {"x": "1"}, headers={"X-Socket-ID": "1.2"})
         assert response.status_code == 200
         assert response.json() == {"data": {"x": "1"}, "socket_id": "1.2"}
@@ -171,14 +185,7 @@ def test_queue_is_flushed_at_process_exit() -> None:
         # no flush: the process exits with events still queued
         """
     )
-    with collector() as (port, received):
-        result = subprocess.run(
-            [sys.executable, "-c", script, str(port)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=Path(__file__).parent.parent,
-        )
+    result, received = run_against_collector(script)
     assert result.returncode == 0, result.stderr
     assert sorted(received) == list(range(15))
 
@@ -195,12 +202,13 @@ def test_arrival_gap_tracks_traffic_and_lingering_takes_one_request() -> None:
     assert [e.data for e in rest] == [str(i) for i in range(10, 15)]
 
 
-def test_a_forked_child_starts_its_own_sender() -> None:
+def test_a_forked_child_starts_its_own_sender(api_server: HTTPServer) -> None:
     """gunicorn --preload: a sender thread started before the fork does not exist in the child."""
     import os
 
-    with background(), responses.RequestsMock(assert_all_requests_are_fired=False) as api:
-        api.post(f"{BASE}/apps/app-id/events", json={})
+    api = api_server
+    with background(api.port):
+        api.expect_request("/apps/app-id/events", method="POST").respond_with_json({})
         pushbridge.trigger("c", "e", "parent")
         assert pushbridge.flush(timeout=10)
         read, write = os.pipe()
@@ -216,3 +224,4 @@ def test_a_forked_child_starts_its_own_sender() -> None:
         report = os.read(read, 16)
         os.waitpid(pid, 0)
     assert report == b"ok"
+    assert [body["data"] for _, body in bodies(api)] == ["parent", "child"]

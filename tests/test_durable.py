@@ -10,23 +10,23 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import requests
-import responses
 from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
+from pytest_httpserver import HTTPServer
 
 import pushbridge
 import pushbridge.signals
 from pushbridge import relay as relay_module
 from pushbridge.models import ChannelCounter, RelayLease, StoredEvent
 from pushbridge.relay import Relay
+from tests.http_service import refused_port
 from tests.testapp.models import Message, Room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SOKETI = "http://127.0.0.1:6001/apps/app-id"
+SOKETI = "/apps/app-id"
 
 
 class Rollback(Exception):
@@ -46,11 +46,20 @@ def durable() -> Iterator[None]:
         yield
 
 
+def relayed_to(port: int) -> override_settings:
+    entry = {"BACKEND": "soketi", "PORT": port, "DISPATCH": "durable", "OPTIONS": {"retry_backoff": 0.001}}
+    return override_settings(PUSHBRIDGE={"default": entry}, PUSHBRIDGE_RELAY_IN_PROCESS=False)
+
+
 @pytest.fixture
-def manual_relay() -> Iterator[Relay]:
-    """No in-process relay: the test takes the turns itself, against a Soketi-like API."""
-    entry = {"BACKEND": "soketi", "DISPATCH": "durable", "OPTIONS": {"retry_backoff": 0.001}}
-    with override_settings(PUSHBRIDGE={"default": entry}, PUSHBRIDGE_RELAY_IN_PROCESS=False):
+def api(api_server: HTTPServer) -> HTTPServer:
+    return api_server
+
+
+@pytest.fixture
+def manual_relay(api_server: HTTPServer) -> Iterator[Relay]:
+    """No in-process relay: the test takes the turns itself, against a Soketi-like API (``api``)."""
+    with relayed_to(api_server.port):
         yield Relay()
 
 
@@ -96,74 +105,72 @@ def test_committed_events_are_relayed_in_order(durable: None) -> None:
     assert len(set(StoredEvent.objects.values_list("uid", flat=True))) == 27  # a stable id per event
 
 
-def test_the_relay_batches_and_retries_honouring_the_policy(manual_relay: Relay) -> None:
+def test_the_relay_batches_and_retries_honouring_the_policy(manual_relay: Relay, api: HTTPServer) -> None:
     with transaction.atomic():
         for i in range(12):
             pushbridge.trigger("c", "e", i)
-    with responses.RequestsMock() as api:
-        api.post(f"{SOKETI}/batch_events", status=503, json={"error": "restarting"})
-        turn = manual_relay.turn()
-        assert turn.wait is not None
-        assert turn.sent == 0
-        assert set(StoredEvent.objects.values_list("attempts", "status")) == {(1, "pending"), (0, "pending")}
-        StoredEvent.objects.filter(attempts=1).update(next_attempt_at=timezone.now() + timedelta(seconds=60))
-        early = manual_relay.turn()
-        assert early.wait is not None
-        assert early.wait > 50
-        assert len(api.calls) == 1
-        StoredEvent.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-        api.post(f"{SOKETI}/batch_events", json={})
-        assert manual_relay.turn().sent == 12
-        sizes = [len(json.loads(call.request.body)["batch"]) for call in api.calls[1:]]
+    api.expect_oneshot_request(f"{SOKETI}/batch_events").respond_with_json({"error": "restarting"}, status=503)
+    turn = manual_relay.turn()
+    assert turn.wait is not None
+    assert turn.sent == 0
+    assert set(StoredEvent.objects.values_list("attempts", "status")) == {(1, "pending"), (0, "pending")}
+    StoredEvent.objects.filter(attempts=1).update(next_attempt_at=timezone.now() + timedelta(seconds=60))
+    early = manual_relay.turn()
+    assert early.wait is not None
+    assert early.wait > 50
+    assert len(api.log) == 1
+    StoredEvent.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    api.expect_request(f"{SOKETI}/batch_events").respond_with_json({})
+    assert manual_relay.turn().sent == 12
+    sizes = [len(json.loads(request.get_data())["batch"]) for request, _ in api.log[1:]]
     assert sizes == [10, 2]
     assert set(StoredEvent.objects.values_list("status", flat=True)) == {"sent"}
 
 
 def test_a_refused_event_is_failed_announced_and_does_not_block_the_rest(
-    manual_relay: Relay, failures: list[dict[str, Any]]
+    manual_relay: Relay, failures: list[dict[str, Any]], api: HTTPServer
 ) -> None:
     pushbridge.trigger(["a", "b"], "e", 1)  # alone in an /events request
     pushbridge.trigger("c", "e", 2)
-    with responses.RequestsMock() as api:
-        api.post(f"{SOKETI}/events", status=413, json={"error": "too large"})
-        api.post(f"{SOKETI}/events", json={})
-        assert manual_relay.turn().failed == 1
+    api.expect_ordered_request(f"{SOKETI}/events").respond_with_json({"error": "too large"}, status=413)
+    api.expect_ordered_request(f"{SOKETI}/events").respond_with_json({})
+    assert manual_relay.turn().failed == 1
+    assert len(api.log) == 2
     assert list(StoredEvent.objects.values_list("status", flat=True)) == ["failed", "sent"]
     assert "too large" in StoredEvent.objects.get(status="failed").error
     assert len(failures) == 1
     assert failures[0]["events"][0].channels == ("a", "b")
 
 
-def test_retries_run_out_into_failed(manual_relay: Relay, failures: list[dict[str, Any]]) -> None:
-    pushbridge.trigger("c", "e", 1)
-    StoredEvent.objects.update(attempts=20)
-    with responses.RequestsMock() as api:
-        api.post(f"{SOKETI}/events", body=requests.exceptions.ConnectionError("down"))
-        assert manual_relay.turn().failed == 1
+def test_retries_run_out_into_failed(failures: list[dict[str, Any]]) -> None:
+    with relayed_to(refused_port()):  # the service is down
+        pushbridge.trigger("c", "e", 1)
+        StoredEvent.objects.update(attempts=20)
+        assert Relay().turn().failed == 1
+    assert "Could not connect" in StoredEvent.objects.get().error
     assert StoredEvent.objects.get().status == "failed"
     assert len(failures) == 1
 
 
-def test_one_relay_at_a_time_on_sqlite(manual_relay: Relay) -> None:
+def test_one_relay_at_a_time_on_sqlite(manual_relay: Relay, api: HTTPServer) -> None:
     pushbridge.trigger("c", "e", 1)
     other = Relay()
     with manual_relay.lease.turn() as mine:
         assert mine
         assert other.turn().busy  # the lease is taken: no second sender, no double send
-    with responses.RequestsMock() as api:
-        api.post(f"{SOKETI}/events", json={})
-        assert other.turn().sent == 1
+    api.expect_request(f"{SOKETI}/events").respond_with_json({})
+    assert other.turn().sent == 1
+    assert len(api.log) == 1
 
 
-def test_an_expired_lease_is_taken_over(manual_relay: Relay) -> None:
+def test_an_expired_lease_is_taken_over(manual_relay: Relay, api: HTTPServer) -> None:
     """A relay that died mid-turn on SQLite: its lease runs out and another relay goes on."""
     pushbridge.trigger("c", "e", 1)
     RelayLease.objects.update_or_create(
         name="relay", defaults={"owner": "dead", "expires_at": timezone.now() - timedelta(seconds=1)}
     )
-    with responses.RequestsMock() as api:
-        api.post(f"{SOKETI}/events", json={})
-        assert manual_relay.turn().sent == 1
+    api.expect_request(f"{SOKETI}/events").respond_with_json({})
+    assert manual_relay.turn().sent == 1
 
 
 def test_sent_rows_are_purged_after_the_window(manual_relay: Relay) -> None:
@@ -209,12 +216,11 @@ def test_pending_rows_are_never_purged(manual_relay: Relay) -> None:
     assert manual_relay.purge() == 0
 
 
-def test_the_relay_command_sends_what_is_due(manual_relay: Relay) -> None:
+def test_the_relay_command_sends_what_is_due(manual_relay: Relay, api: HTTPServer) -> None:
     pushbridge.trigger("c", "e", 1)
-    with responses.RequestsMock() as api:
-        api.post(f"{SOKETI}/events", json={})
-        call_command("pushbridge_relay", "--once")
-        assert len(api.calls) == 1
+    api.expect_request(f"{SOKETI}/events").respond_with_json({})
+    call_command("pushbridge_relay", "--once")
+    assert len(api.log) == 1
     assert StoredEvent.objects.get().status == "sent"
 
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import responses
 from django.test import override_settings
+from pytest_httpserver import HTTPServer
 
 import pushbridge
 from pushbridge import dispatch
@@ -29,8 +29,7 @@ from pushbridge.errors import (
 )
 from pushbridge.signals import dispatch_failed
 
-BASE = "http://127.0.0.1:6001"
-EVENTS = f"{BASE}/apps/app-id/events"
+EVENTS = "/apps/app-id/events"
 FAST = {"retry_backoff": 0.001, "retry_backoff_max": 0.002}
 
 # Soketi 1.6.1's own error bodies.
@@ -42,28 +41,28 @@ SOKETI_ERRORS = [
 ]
 
 
-def soketi(**extra: Any) -> override_settings:
-    entry = {"BACKEND": "soketi", "RETRIES": 2, "OPTIONS": FAST, **extra}
+def soketi(port: int, **extra: Any) -> override_settings:
+    entry = {"BACKEND": "soketi", "PORT": port, "RETRIES": 2, "OPTIONS": FAST, **extra}
     return override_settings(PUSHBRIDGE={"default": entry})
 
 
 @pytest.fixture
-def api() -> Iterator[responses.RequestsMock]:
-    with soketi(), responses.RequestsMock() as mock:
-        yield mock
+def api(api_server: HTTPServer) -> Iterator[HTTPServer]:
+    with soketi(api_server.port):
+        yield api_server
 
 
-def raised(api: responses.RequestsMock, status: int, body: dict[str, Any]) -> BackendError:
-    api.post(EVENTS, status=status, json=body)
+def raised(api: HTTPServer, status: int, body: dict[str, Any]) -> BackendError:
+    api.expect_request(EVENTS, method="POST").respond_with_json(body, status=status)
     with pytest.raises(BackendError) as caught:
         pushbridge.trigger("c", "e", 1)
-    api.reset()
+    api.clear()
     return caught.value
 
 
 @pytest.mark.parametrize(("code", "error", "message"), SOKETI_ERRORS)
 def test_error_in_a_200_body_is_the_error_its_code_names(
-    api: responses.RequestsMock, code: int, error: type[BackendError], message: str
+    api: HTTPServer, code: int, error: type[BackendError], message: str
 ) -> None:
     body = {"error": message, "code": code}
     real = raised(api, code, body)
@@ -73,34 +72,36 @@ def test_error_in_a_200_body_is_the_error_its_code_names(
     assert (reported.status, reported.message) == (code, message)
 
 
-def test_client_errors_in_a_200_body_are_not_retried(api: responses.RequestsMock) -> None:
-    api.post(EVENTS, json={"error": "The secret authentication failed", "code": 401})
+def test_client_errors_in_a_200_body_are_not_retried(api: HTTPServer) -> None:
+    api.expect_request(EVENTS).respond_with_json({"error": "The secret authentication failed", "code": 401})
     with pytest.raises(AuthenticationFailed):
         pushbridge.trigger("c", "e", 1)
-    assert len(api.calls) == 1
+    assert len(api.log) == 1
 
 
 @pytest.mark.parametrize(("code", "error"), [(429, RateLimited), (500, ServerError), (503, ServerError)])
 def test_retryable_codes_in_a_200_body_are_retried_then_raised(
-    api: responses.RequestsMock, code: int, error: type[BackendError]
+    api: HTTPServer, code: int, error: type[BackendError]
 ) -> None:
-    api.post(EVENTS, json={"error": "Too many requests.", "code": code})
+    api.expect_request(EVENTS).respond_with_json({"error": "Too many requests.", "code": code})
     with pytest.raises(error) as caught:
         pushbridge.trigger("c", "e", 1)
-    assert len(api.calls) == 3  # the first try and RETRIES=2
+    assert len(api.log) == 3  # the first try and RETRIES=2
     assert caught.value.retryable
     assert caught.value.status == code
 
 
-def test_a_reported_rate_limit_then_success_delivers(api: responses.RequestsMock) -> None:
-    api.post(EVENTS, json={"error": "Too many requests.", "code": 429})
-    api.post(EVENTS, json={})
+def test_a_reported_rate_limit_then_success_delivers(api: HTTPServer) -> None:
+    api.expect_ordered_request(EVENTS).respond_with_json({"error": "Too many requests.", "code": 429})
+    api.expect_ordered_request(EVENTS).respond_with_json({})
     assert pushbridge.trigger("c", "e", 1) == {}
-    assert len(api.calls) == 2
+    assert len(api.log) == 2
 
 
-def test_queries_raise_instead_of_answering_empty(api: responses.RequestsMock) -> None:
-    api.get(f"{BASE}/apps/app-id/channels", json={"error": "The secret authentication failed", "code": 401})
+def test_queries_raise_instead_of_answering_empty(api: HTTPServer) -> None:
+    api.expect_request("/apps/app-id/channels", method="GET").respond_with_json(
+        {"error": "The secret authentication failed", "code": 401}
+    )
     with pytest.raises(AuthenticationFailed, match="secret authentication failed"):
         pushbridge.channels()
 
@@ -118,7 +119,7 @@ def test_successful_replies_report_no_error(reply: object) -> None:
     assert error_reported_in(reply) is None
 
 
-def test_background_mode_counts_and_announces_reported_errors() -> None:
+def test_background_mode_counts_and_announces_reported_errors(api_server: HTTPServer) -> None:
     seen: list[BaseException] = []
 
     def receiver(sender: str, error: BaseException, **kwargs: Any) -> None:
@@ -126,11 +127,10 @@ def test_background_mode_counts_and_announces_reported_errors() -> None:
 
     dispatch_failed.connect(receiver)
     try:
-        with (
-            soketi(DISPATCH="background", RETRIES=0),
-            responses.RequestsMock() as api,
-        ):
-            api.post(EVENTS, json={"error": "The secret authentication failed", "code": 401})
+        with soketi(api_server.port, DISPATCH="background", RETRIES=0):
+            api_server.expect_request(EVENTS).respond_with_json(
+                {"error": "The secret authentication failed", "code": 401}
+            )
             pushbridge.trigger("c", "e", 1)
             assert pushbridge.flush(timeout=10)
             stats = dispatch.stats()["default"]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.test import override_settings
+from pytest_httpserver import HTTPServer
 
+import pushbridge
 from pushbridge.backends import get_backend
 from pushbridge.backends.embedded import EmbeddedBackend
 from pushbridge.backends.pusher import PusherBackend
@@ -12,6 +16,7 @@ from pushbridge.backends.soketi import SoketiBackend
 from pushbridge.conf import get_config, parse_url
 from pushbridge.errors import BackendUnavailable, ConfigurationError
 from pushbridge.limits import PUSHER_LIMITS, SOKETI_LIMITS
+from tests.http_service import raw_service, refused_port, unanswered_port
 
 
 @pytest.mark.parametrize(
@@ -93,22 +98,43 @@ def test_bad_hosts_name_the_setting(entry: dict[str, object], message: str) -> N
     assert "['HOSTS']" in str(info.value)
 
 
-def test_a_connect_timeout_fails_over_but_a_broken_reply_does_not() -> None:
-    import requests
-    import responses
+def failover_entry(*ports: int) -> dict[str, object]:
+    return {"BACKEND": "soketi", "HOSTS": [f"127.0.0.1:{port}" for port in ports], "RETRIES": 0, "TIMEOUT": (0.3, 5)}
 
-    import pushbridge
 
-    entry = {"BACKEND": "soketi", "HOSTS": ["10.0.0.1:6001", "10.0.0.2:6001"], "RETRIES": 0}
-    first, second = "http://10.0.0.1:6001/apps/app-id/events", "http://10.0.0.2:6001/apps/app-id/events"
-    with override_settings(PUSHBRIDGE={"default": entry}), responses.RequestsMock() as api:
-        api.post(first, body=requests.exceptions.ConnectTimeout("no answer to SYN"))
-        api.post(second, json={})
+def test_a_refused_connection_fails_over_and_the_answering_host_comes_first(api_server: HTTPServer) -> None:
+    api_server.expect_request("/apps/app-id/events", method="POST").respond_with_json({})
+    with override_settings(PUSHBRIDGE={"default": failover_entry(refused_port(), api_server.port)}):
+        backend = get_backend()
+        pushbridge.trigger("c", "e", 1)  # refused by the first: the second gets it
+        assert backend.base_url == f"http://127.0.0.1:{api_server.port}"  # type: ignore[attr-defined]
+        pushbridge.trigger("c", "e", 2)
+    assert [json.loads(request.get_data())["data"] for request, _ in api_server.log] == ["1", "2"]
+
+
+def test_a_connect_timeout_fails_over_but_a_broken_reply_does_not(api_server: HTTPServer) -> None:
+    api_server.expect_request("/apps/app-id/events", method="POST").respond_with_json({})
+    with (
+        unanswered_port() as silent,
+        override_settings(PUSHBRIDGE={"default": failover_entry(silent, api_server.port)}),
+    ):
         pushbridge.trigger("c", "e", 1)  # never connected to the first: the second gets it
-        assert [call.request.url.split("?")[0] for call in api.calls] == [first, second]
-    with override_settings(PUSHBRIDGE={"default": entry}), responses.RequestsMock() as api:
+    assert len(api_server.log) == 1
+    with (
+        raw_service(b"") as closing,  # connects, takes the request, closes without a reply
+        override_settings(PUSHBRIDGE={"default": failover_entry(closing.port, api_server.port)}),
+    ):
         # Connected, then the reply broke: the event may be out, so no other host is tried.
-        api.post(first, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
-        with pytest.raises(BackendUnavailable, match="Connection aborted"):
-            pushbridge.trigger("c", "e", 1)
-        assert len(api.calls) == 1
+        with pytest.raises(BackendUnavailable, match="Remote end closed connection without response"):
+            pushbridge.trigger("c", "e", 2)
+        assert len(closing.requests) == 1
+    assert len(api_server.log) == 1
+
+
+def test_when_every_host_refuses_the_last_error_is_raised() -> None:
+    with (
+        override_settings(PUSHBRIDGE={"default": failover_entry(refused_port(), refused_port())}),
+        pytest.raises(BackendUnavailable, match=r"Could not connect: .*Connection refused") as info,
+    ):
+        pushbridge.trigger("c", "e", 1)
+    assert info.value.retryable is True

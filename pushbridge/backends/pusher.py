@@ -1,11 +1,11 @@
 """Hosted Pusher Channels, through its HTTP API.
 
-One pooled keep-alive :class:`requests.Session` per backend, signed requests (``auth_key``,
-``auth_timestamp``, ``auth_version``, ``body_md5``, ``auth_signature``), connect and read
-connect and read timeouts. Each call sends ONE request and never waits or loops: retries belong
-to ``pushbridge.dispatch.retry``, which every dispatch mode uses. This module only classifies a
-failure as retryable (``BackendError.retryable``) when it cannot have delivered the event, or
-when the service asks for a retry:
+Signed requests (``auth_key``, ``auth_timestamp``, ``auth_version``, ``body_md5``,
+``auth_signature``) sent through one keep-alive :class:`~pushbridge.backends.transport.Transport`
+per host, with connect and read timeouts. Each call sends ONE request and never waits or loops:
+retries belong to ``pushbridge.dispatch.retry``, which every dispatch mode uses. This module
+only classifies a failure as retryable (``BackendError.retryable``) when it cannot have
+delivered the event, or when the service asks for a retry:
 
 * connection errors (refused, DNS, connect timeout): the request never arrived;
 * HTTP 429 and 5xx: the service says it did not take it (``Retry-After`` is passed on).
@@ -22,18 +22,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-
 from pushbridge import crypto
 from pushbridge.backends.base import BaseBackend
+from pushbridge.backends.transport import (
+    ConnectionFailed,
+    NeverConnected,
+    Reply,
+    ReplyTimeout,
+    Transport,
+    TransportError,
+)
 from pushbridge.conf import BackendConfig
 from pushbridge.defaults import DEFAULT_CLUSTER, VERSION, pusher_api_host
 from pushbridge.errors import (
@@ -68,8 +71,9 @@ class PusherBackend(BaseBackend):
         self._current = 0  # index of the host that answered last: requests go there first
         self.timeout = config.timeout
         self._pool_size = int(config.options.get("pool_maxsize", 10))
-        self._session: requests.Session | None = None
-        self._session_lock = threading.Lock()
+        #: One transport per base URL, made on first use so that idle backends hold no sockets.
+        self._transports: list[Transport | None] = [None] * len(self.base_urls)
+        self._transports_lock = threading.Lock()
 
     @property
     def base_url(self) -> str:
@@ -86,38 +90,27 @@ class PusherBackend(BaseBackend):
             f"{scheme}://{host}" + ("" if port in (None, default_port) else f":{port}") for host, port in hosts
         )
 
-    @property
-    def session(self) -> requests.Session:
-        """The keep-alive session, made on first use so that idle backends hold no sockets."""
-        session = self._session
-        if session is None:
-            with self._session_lock:  # two threads triggering first must not build two pools
-                if self._session is None:
-                    self._session = self._new_session()
-                session = self._session
-        return session
-
-    def _new_session(self) -> requests.Session:
-        """A keep-alive session with its own pool, reading the environment once."""
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.headers["User-Agent"] = f"pushbridge/{VERSION}"
-        session.headers["X-Pusher-Library"] = f"pushbridge {VERSION}"
-        # requests reads proxy and CA settings from the environment on every request, which
-        # costs more than the rest of a trigger; read them once, for this one base URL.
-        session.trust_env = False
-        session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if ca_bundle:
-            session.verify = ca_bundle
-        return session
+    def transport(self, index: int) -> Transport:
+        """The keep-alive transport to ``base_urls[index]``, made (reading the environment) once."""
+        transport = self._transports[index]
+        if transport is None:
+            with self._transports_lock:  # two threads triggering first must not build two pools
+                transport = self._transports[index]
+                if transport is None:
+                    transport = self._transports[index] = Transport(
+                        self.base_urls[index],
+                        timeout=self.timeout,
+                        pool_size=self._pool_size,
+                        headers={"User-Agent": f"pushbridge/{VERSION}", "X-Pusher-Library": f"pushbridge {VERSION}"},
+                    )
+        return transport
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        with self._transports_lock:
+            transports, self._transports = self._transports, [None] * len(self.base_urls)
+        for transport in transports:
+            if transport is not None:
+                transport.close()
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -189,15 +182,16 @@ class PusherBackend(BaseBackend):
     ) -> dict[str, Any]:
         payload = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        target = f"{path}?{urlencode(sign_request(self.key, self.secret, method, path, params, payload))}"
         url = self.base_url + path
-        query = sign_request(self.key, self.secret, method, path, params, payload)
         try:
-            response, url = self._send(method, path, query=query, body=payload or None, headers=headers)
-        except requests.exceptions.ConnectionError as exc:
-            # Includes ConnectTimeout: the request never reached the service, so a retry
-            # cannot deliver an event twice.
-            raise BackendUnavailable(f"Could not connect: {_reason(exc)}", backend=self.alias, url=url) from None
-        except requests.exceptions.Timeout:
+            reply, url = self._send(method, path, target, body=payload or None, headers=headers)
+        except ConnectionFailed as exc:
+            # No reply began. Mostly a connection never made (refused, connect timeout), where
+            # a retry cannot deliver an event twice; or one closed before a word of reply (a
+            # keep-alive connection the service had dropped), retried as it always was.
+            raise BackendUnavailable(f"Could not connect: {exc}", backend=self.alias, url=url) from None
+        except ReplyTimeout:
             raise BackendUnavailable(
                 f"No reply within {self.timeout[1]} s; not retried, since the service may already "
                 "have published the event.",
@@ -205,20 +199,20 @@ class PusherBackend(BaseBackend):
                 url=url,
                 retryable=False,
             ) from None
-        except requests.exceptions.RequestException as exc:
+        except TransportError as exc:
             # A broken reply (bad chunking, undecodable body...): the request may have been
             # taken, so it is not retryable; the caller still gets a pushbridge error.
-            raise BackendError(f"The request failed: {_reason(exc)}", backend=self.alias, url=url) from None
-        reply, reported = self._outcome(response, url)
+            raise BackendError(f"The request failed: {exc}", backend=self.alias, url=url) from None
+        result, reported = self._outcome(reply, url)
         if reported is None:
-            return reply
+            return result
         reported.retryable = reported.status in RETRY_STATUSES
-        reported.retry_after = _retry_after(response)
+        reported.retry_after = _retry_after(reply)
         raise reported
 
     def _send(
-        self, method: str, path: str, *, query: Mapping[str, str], body: bytes | None, headers: Mapping[str, str]
-    ) -> tuple[requests.Response, str]:
+        self, method: str, path: str, target: str, *, body: bytes | None, headers: Mapping[str, str]
+    ) -> tuple[Reply, str]:
         """Send to the host that answered last; if it refuses the connection, to the next, in turn.
 
         Only a connection that was never made moves on (refused, unreachable, connect
@@ -231,96 +225,60 @@ class PusherBackend(BaseBackend):
             index = (first + offset) % count
             url = self.base_urls[index] + path
             try:
-                prepared = self._prepare(method, url, query, body, headers)
-                response = self.session.send(prepared, timeout=self.timeout)
-            except requests.exceptions.ConnectionError as exc:
-                if offset == count - 1 or not _never_connected(exc):
+                reply = self.transport(index).request(method, target, body=body, headers=headers)
+            except NeverConnected as exc:
+                if offset == count - 1:
                     raise
-                logger.warning("pushbridge %s: %s refused (%s); trying the next host", self.alias, url, _reason(exc))
+                logger.warning("pushbridge %s: %s refused (%s); trying the next host", self.alias, url, exc)
                 continue
             self._current = index
-            return response, url
+            return reply, url
         raise AssertionError("unreachable: the last host's failure is raised")  # pragma: no cover
 
-    def _prepare(
-        self, method: str, url: str, query: Mapping[str, str], body: bytes | None, headers: Mapping[str, str]
-    ) -> requests.PreparedRequest:
-        """The request ``Session.request`` would send, without the work a signed API call never needs.
-
-        ``Session.request`` also merges the session's cookies, auth and hooks into each request
-        and encodes the query through requests' generic parameter handling; in a profile of the
-        background sender that was about a third of the CPU of a request (cookies the service
-        might set are not sent back: the API authenticates by signature alone). The URL is
-        still normalised by requests, and the query is the signed one, percent-encoded as
-        requests encodes parameters.
-        """
-        prepared = requests.PreparedRequest()
-        prepared.prepare_method(method)
-        prepared.prepare_url(url, None)
-        prepared.url = f"{prepared.url}?{urlencode(query)}"
-        prepared.prepare_headers({**self.session.headers, **headers})
-        prepared.prepare_body(body, None)
-        return prepared
-
-    def _outcome(self, response: requests.Response, url: str) -> tuple[dict[str, Any], BackendError | None]:
+    def _outcome(self, reply: Reply, url: str) -> tuple[dict[str, Any], BackendError | None]:
         """The reply, or the error it reports: by its status, or by its body when the status is 2xx.
 
         A 2xx whose body reports an error (Soketi answers every error with 200) fails exactly
         as the reported status would have, so no error is ever taken for success.
         """
-        if response.status_code >= 300:
-            status = response.status_code
-            return {}, error_for_status(status)(_error_message(response), status=status, backend=self.alias, url=url)
-        reply = _json_reply(response)
-        return reply, error_reported_in(reply, backend=self.alias, url=url)
+        if reply.status >= 300:
+            status = reply.status
+            return {}, error_for_status(status)(_error_message(reply), status=status, backend=self.alias, url=url)
+        result = _json_reply(reply)
+        return result, error_reported_in(result, backend=self.alias, url=url)
 
 
 def _info(info: Iterable[str] | str) -> str:
     return info if isinstance(info, str) else ",".join(info)
 
 
-def _json_reply(response: requests.Response) -> dict[str, Any]:
-    if not response.content:
+def _json_reply(reply: Reply) -> dict[str, Any]:
+    if not reply.body:
         return {}
     try:
-        reply = response.json()
+        result = json.loads(reply.body)
     except ValueError:
         return {}
-    return reply if isinstance(reply, dict) else {"result": reply}
+    return result if isinstance(result, dict) else {"result": result}
 
 
-def _error_message(response: requests.Response) -> str:
+def _error_message(reply: Reply) -> str:
     """The service's explanation: ``{"error": ...}`` (Soketi, pushbridge) or the body text."""
     try:
-        body = response.json()
+        body = json.loads(reply.body)
     except ValueError:
         body = None
     if isinstance(body, dict):
         for key in ("error", "message"):
             if body.get(key):
                 return str(body[key])
-    text = response.text.strip()
-    return text[:500] if text else response.reason or "no message"
+    text = reply.body.decode("utf-8", errors="replace").strip()
+    return text[:500] if text else reply.reason or "no message"
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+def _retry_after(reply: Reply) -> float | None:
+    value = reply.headers.get("Retry-After")
     try:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
-
-
-def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
-    """Whether the connection itself failed (so nothing was sent), rather than a reply."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
-
-
-def _reason(exc: Exception) -> str:
-    """The innermost cause of a requests error, which is the part a human can act on."""
-    while exc.__context__ is not None and exc.__context__ is not exc:
-        exc = exc.__context__  # type: ignore[assignment]
-    return str(exc) or type(exc).__name__
