@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from pushbridge.engine import redis_scripts
 from pushbridge.engine.cluster_outbox import Publish, PublishEvents, StoreCached, Sync
@@ -84,8 +84,6 @@ class RedisLink:
         self._heartbeat = client.register_script(redis_scripts.HEARTBEAT)
         self._sync = client.register_script(redis_scripts.SYNC)
         self._leave = client.register_script(redis_scripts.LEAVE)
-        self._publish_events = client.register_script(redis_scripts.PUBLISH_EVENTS)
-        await client.script_load(redis_scripts.PUBLISH_EVENTS)
         await self._join(args=[self._prefix, self.bus.node_id, self._ttl_ms, READS])
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(self.bus.keys.bus)
@@ -227,9 +225,11 @@ class RedisLink:
             if isinstance(entry, Publish):
                 pipe.publish(channel, entry.message)
             elif isinstance(entry, PublishEvents):
-                # EVALSHA straight away: a script run through the pipeline's own machinery
-                # would cost a SCRIPT EXISTS round trip on every drain.
-                pipe.evalsha(self._publish_events.sha, 0, self._prefix, self._linger_ms, entry.message)
+                # EVAL with the script's text: Redis keeps it compiled, by its SHA1, and a
+                # Redis that lost it (a restart) takes it again in place, so the batch keeps
+                # its order among the other commands. (The pipeline's own script machinery
+                # would cost a SCRIPT EXISTS round trip on every drain.)
+                pipe.eval(redis_scripts.PUBLISH_EVENTS, 0, self._prefix, self._linger_ms, entry.message)
                 batches.append(index)
             elif isinstance(entry, StoreCached):
                 pipe.set(entry.key, entry.frame, px=entry.ttl_ms)
@@ -248,9 +248,9 @@ class RedisLink:
         started = time.perf_counter()
         results = await pipe.execute(raise_on_error=False)
         self._round_trip(started)
-        lost = [cast("PublishEvents", entries[i]) for i in batches if isinstance(results[i], NoScriptError)]
-        if lost:
-            await self._publish_again(lost)
+        for index in batches:
+            if isinstance(results[index], Exception):
+                logger.warning("Publishing a batch of events failed: %s", results[index])
         forgotten = False
         for index in syncs:
             result = results[index]
@@ -265,19 +265,6 @@ class RedisLink:
             logger.warning("Redis had forgotten node %s; announcing its state again.", self.bus.node_id)
             await self._join(args=[self._prefix, self.bus.node_id, self._ttl_ms])
             self.bus.resync()
-
-    async def _publish_again(self, batches: list[PublishEvents]) -> None:
-        """Publish ``batches`` once more, in order, after Redis had lost the script (a restart)."""
-        client = self._redis
-        assert client is not None
-        logger.warning("Redis had lost the script that publishes batches; loading it again.")
-        await client.script_load(redis_scripts.PUBLISH_EVENTS)
-        pipe = client.pipeline(transaction=False)
-        for batch in batches:
-            pipe.evalsha(self._publish_events.sha, 0, self._prefix, self._linger_ms, batch.message)
-        for result in await pipe.execute(raise_on_error=False):
-            if isinstance(result, Exception):
-                logger.warning("Publishing a batch of events failed: %s", result)
 
     async def _load_cluster(self) -> None:
         """Read what the other nodes hold, and the cache channels' last events."""

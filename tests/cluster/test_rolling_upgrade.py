@@ -21,7 +21,7 @@ import redis
 
 from pushbridge.engine import redis_scripts
 from pushbridge.engine.cluster_wire import READS, event_message, events_message
-from tests.cluster.conftest import APP_ID, KEY, SECRET, Cluster, ClusterNode
+from tests.cluster.conftest import APP_ID, KEY, NODE_TIMEOUT, SECRET, Cluster, ClusterNode
 from tests.server.peers import PysherPeer, wait_until
 from tests.services.redis import RedisServer
 
@@ -287,6 +287,8 @@ def test_with_an_old_node_live_events_go_one_message_each_then_batches_resume(ma
         wait_until(lambda: len(old.events()) == 10, what="the old node to read the 10 events")
         assert [event["n"] for event in old.events()] == list(range(10))
         assert "pubs" not in bus.kinds()
+        # Seen live: batches stay off for 3 node timeouts after (docs/scaling.md).
+        assert 0 < cluster.redis.pttl(f"{cluster.prefix}:legacy") <= 3 * NODE_TIMEOUT * 1000
 
         # The old node leaves (the last of its release): batches come back after the linger.
         old.leave()
