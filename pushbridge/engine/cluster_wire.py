@@ -94,6 +94,8 @@ def parse(message: str) -> tuple[list[Any], str]:
     header = decode(head)
     if not isinstance(header, list) or len(header) < 2 or not all(isinstance(part, str) for part in header[:2]):
         raise ValueError(f"Not a pushbridge cluster message: {message[:80]!r}")
+    if header[0] != "gone" and (len(header) < 3 or not isinstance(header[2], str)):
+        raise ValueError(f"A {header[0]!r} message names no app: {message[:80]!r}")
     return header, body
 
 

@@ -352,6 +352,8 @@ def test_malformed_batches_are_dropped_logged_rate_limited_and_the_node_serves_o
             json.dumps(["pubs", "intruder", APP_ID, "nope"]) + "\n{}",
             json.dumps(["pubs", "intruder", APP_ID, [[room, None, "1"]]]) + "\n{}",
             '["pubs", "intruder", ' + "\n",
+            '["pubs", "intruder"]\n{}',
+            '["pubs", "intruder", ["not", "an", "app"], []]\n{}',
         ]
         for number in range(60):
             cluster.redis.publish(f"{cluster.prefix}:bus", bad[number % len(bad)])
