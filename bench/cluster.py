@@ -134,14 +134,19 @@ def benchmark(args: argparse.Namespace, groups: list[Group]) -> tuple[list[Run],
                 group = target.server
                 assert isinstance(group, Group)
                 redis_before = group.other_cpu_seconds()
+                nodes_before = [server.cpu_seconds() for server in group.servers]
                 run = one_round(generator, target, number, args.round_timeout, args.batch_ms / 1000)
+                each_node = ", ".join(
+                    f"{server.name} {(server.cpu_seconds() - before) * 1e6 / run.deliveries:.2f}"
+                    for server, before in zip(group.servers, nodes_before, strict=True)
+                )
                 if group.extra_cpu:
                     used = group.other_cpu_seconds() - redis_before
                     redis_per_delivery[group.name].append(used / run.deliveries)
                 runs.append(run)
                 print(
                     f"round {number} {run.server:>17}: {run.rate:>9,.0f} deliveries/s, "
-                    f"{1e6 / run.cpu_rate:5.2f} us server CPU per delivery",
+                    f"{1e6 / run.cpu_rate:5.2f} us server CPU per delivery ({each_node})",
                     file=sys.stderr,
                 )
     finally:
