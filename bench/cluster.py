@@ -6,7 +6,8 @@ Scaling out must not make every delivery dearer. This measures, in the same run 
 * ``one node`` - ``python -m pushbridge.server``, all subscribers on it, no Redis;
 * ``two nodes`` - two ``python -m pushbridge.server --redis`` processes on one ``redis-server``,
   half the subscribers on each. Events are published through the first node only, so every
-  event also crosses Redis (one ``PUBLISH``) to reach the second node's half.
+  event also crosses Redis to reach the second node's half (the events published together,
+  such as one ``batch_events`` request, in one ``PUBLISH``).
 * ``two Soketi nodes`` - the peer: two Soketi 1.6.1 processes (``tests/soketi``, installed by
   ``scripts/test``) with the cluster configuration of docs/soketi.md on the same Redis (its
   own prefix) and fanout.py's app with every limit off; same split, same publishing.
