@@ -234,6 +234,7 @@ def test_a_node_that_does_not_advertise_pubs_is_old_and_what_reads_says_follows_
 # -- real nodes -------------------------------------------------------------------------------
 
 
+@pytest.mark.peers
 def test_a_batch_crosses_nodes_in_order_with_exclusions_and_cache(make_cluster, listener) -> None:
     cluster: Cluster = make_cluster()
     node_a, node_b = cluster.nodes
@@ -271,6 +272,7 @@ def test_a_batch_crosses_nodes_in_order_with_exclusions_and_cache(make_cluster, 
                 peer.close()
 
 
+@pytest.mark.peers
 def test_with_an_old_node_live_events_go_one_message_each_then_batches_resume(make_cluster, listener) -> None:
     cluster: Cluster = make_cluster()
     node_a, node_b = cluster.nodes
@@ -309,6 +311,7 @@ def test_with_an_old_node_live_events_go_one_message_each_then_batches_resume(ma
         old.close()
 
 
+@pytest.mark.peers
 def test_an_old_node_joining_mid_stream_misses_nothing(make_cluster) -> None:
     cluster: Cluster = make_cluster()
     node_a, _ = cluster.nodes
@@ -341,6 +344,7 @@ def test_an_old_node_joining_mid_stream_misses_nothing(make_cluster) -> None:
             old.close()
 
 
+@pytest.mark.peers
 def test_malformed_batches_are_dropped_logged_rate_limited_and_the_node_serves_on(make_cluster) -> None:
     cluster: Cluster = make_cluster()
     node_a, node_b = cluster.nodes
@@ -371,6 +375,7 @@ def test_malformed_batches_are_dropped_logged_rate_limited_and_the_node_serves_o
         watcher.close()
 
 
+@pytest.mark.peers
 def test_batches_survive_redis_losing_the_script(make_cluster, redis_factory) -> None:
     redis_server = redis_factory()
     cluster: Cluster = make_cluster(redis=redis_server)
