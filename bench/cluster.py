@@ -6,7 +6,8 @@ Scaling out must not make every delivery dearer. This measures, in the same run 
 * ``one node`` - ``python -m pushbridge.server``, all subscribers on it, no Redis;
 * ``two nodes`` - two ``python -m pushbridge.server --redis`` processes on one ``redis-server``,
   half the subscribers on each. Events are published through the first node only, so every
-  event also crosses Redis (one ``PUBLISH``) to reach the second node's half.
+  event also crosses Redis to reach the second node's half (the events published together,
+  such as one ``batch_events`` request, in one ``PUBLISH``).
 * ``two Soketi nodes`` - the peer: two Soketi 1.6.1 processes (``tests/soketi``, installed by
   ``scripts/test``) with the cluster configuration of docs/soketi.md on the same Redis (its
   own prefix) and fanout.py's app with every limit off; same split, same publishing.
@@ -18,6 +19,10 @@ divided by the deliveries of the round. All servers and Redis are pinned to one 
 generator to the other, as in :mod:`fanout`.
 
 Run from the repository root: ``.venv/bin/python bench/cluster.py`` (``--quick`` for a smoke run).
+``--baseline DIR`` adds ``two nodes, baseline``: the same two-node cluster running the
+pushbridge of another checkout (``DIR`` holds its ``pushbridge/``; e.g. ``git archive main
+pushbridge | tar -x -C DIR``), on its own Redis prefix, so a change is measured against it in
+the same run.
 """
 
 from __future__ import annotations
@@ -56,9 +61,10 @@ from loadgen import LoadGenerator, event_bodies  # noqa: E402
 from tests.soketi.recipe import cluster_options  # noqa: E402
 
 ONE, TWO, SOKETI_TWO = "one node", "two nodes", "two Soketi nodes"
+TWO_BASELINE = "two nodes, baseline"
 
 
-def node(name: str, port: int, redis_url: str | None) -> Server:
+def node(name: str, port: int, redis_url: str | None, baseline: Path | None = None) -> Server:
     argv = [
         sys.executable, "-m", "pushbridge.server", "--host", "127.0.0.1", "--port", str(port),
         "--app-id", CREDENTIALS.app_id, "--key", CREDENTIALS.key, "--secret", CREDENTIALS.secret,
@@ -68,7 +74,10 @@ def node(name: str, port: int, redis_url: str | None) -> Server:
     ]  # fmt: skip
     if redis_url:
         argv += ["--redis", redis_url]
-    return Server(name, argv, port)
+    if baseline is None:
+        return Server(name, argv, port)
+    # ``python -m`` puts the working directory first on sys.path: that checkout's package wins.
+    return Server(name, [*argv, "--redis-prefix", "baseline"], port, cwd=baseline.resolve())
 
 
 def soketi_node(name: str, cluster: dict[str, object]) -> Server:
@@ -126,14 +135,19 @@ def benchmark(args: argparse.Namespace, groups: list[Group]) -> tuple[list[Run],
                 group = target.server
                 assert isinstance(group, Group)
                 redis_before = group.other_cpu_seconds()
+                nodes_before = [server.cpu_seconds() for server in group.servers]
                 run = one_round(generator, target, number, args.round_timeout, args.batch_ms / 1000)
+                each_node = ", ".join(
+                    f"{server.name} {(server.cpu_seconds() - before) * 1e6 / run.deliveries:.2f}"
+                    for server, before in zip(group.servers, nodes_before, strict=True)
+                )
                 if group.extra_cpu:
                     used = group.other_cpu_seconds() - redis_before
                     redis_per_delivery[group.name].append(used / run.deliveries)
                 runs.append(run)
                 print(
                     f"round {number} {run.server:>17}: {run.rate:>9,.0f} deliveries/s, "
-                    f"{1e6 / run.cpu_rate:5.2f} us server CPU per delivery",
+                    f"{1e6 / run.cpu_rate:5.2f} us server CPU per delivery ({each_node})",
                     file=sys.stderr,
                 )
     finally:
@@ -163,6 +177,12 @@ def table(runs: list[Run], redis_per_delivery: dict[str, list[float]]) -> str:
             f"| {name} | {median:,.0f} ({low:,.0f}-{high:,.0f}) | {cost:.2f} us "
             f"| {ratio:.2f} ({r_low:.2f}-{r_high:.2f}) | {redis_cells} |"
         )
+    if TWO_BASELINE in redis_per_delivery and TWO in redis_per_delivery:
+        versus = spread(per_round_ratios(runs, TWO_BASELINE, TWO, cpu=True))
+        lines.append(
+            f"\nServer CPU per delivery, two nodes against the baseline's two nodes, per round: "
+            f"{versus[0]:.2f}x ({versus[1]:.2f}-{versus[2]:.2f})."
+        )
     if SOKETI_TWO in redis_per_delivery and TWO in redis_per_delivery:
         versus = spread(per_round_ratios(runs, TWO, SOKETI_TWO, cpu=True))
         lines.append(
@@ -184,6 +204,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 subscribers, 50 events, 2 rounds")
     parser.add_argument("--no-soketi", dest="soketi", action="store_false", help="leave out the Soketi cluster")
     parser.add_argument("--markdown", type=Path, default=None, help="rewrite the cluster-table in this file")
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="also run two nodes of the pushbridge in this checkout"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.subscribers, args.events, args.rounds = 200, 50, 2
@@ -209,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         Group(ONE, [node("one", free_port(), None)]),
         Group(TWO, [node("two-a", free_port(), url), node("two-b", free_port(), url)], extra_cpu=[redis]),
     ]
+    if args.baseline is not None:
+        pair = [node(name, free_port(), url, args.baseline) for name in ("base-a", "base-b")]
+        groups.append(Group(TWO_BASELINE, pair, extra_cpu=[redis]))
     if args.soketi and SOKETI.exists():
         options = cluster_options(redis_port)  # the cluster recipe of docs/soketi.md, this Redis
         groups.append(Group(SOKETI_TWO, [soketi_node(name, options) for name in ("soketi-a", "soketi-b")], [redis]))

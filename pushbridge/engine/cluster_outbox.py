@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from pushbridge.engine.cluster_view import Op
-from pushbridge.engine.cluster_wire import state_message
+from pushbridge.engine.cluster_wire import Event, event_message, events_message, state_message
 from pushbridge.engine.codec import encode
 from pushbridge.engine.state import AppState
 
@@ -24,6 +24,33 @@ class Publish:
 
     def __init__(self, message: str) -> None:
         self.message = message
+
+
+class PublishEvents:
+    """``message`` (a ``pubs`` batch of ``count`` events) through the script that checks every
+    live node reads batches, and publishes the events one ``pub`` each if not."""
+
+    __slots__ = ("count", "message")
+
+    def __init__(self, message: str, count: int) -> None:
+        self.message = message
+        self.count = count
+
+
+class Published:
+    """One event to publish (the bus's record; :meth:`Outbox.take` packs them into messages)."""
+
+    __slots__ = ("app_id", "event")
+
+    def __init__(self, app_id: str, event: Event) -> None:
+        self.app_id = app_id
+        self.event = event
+
+
+#: A batch holds at most this many events, and frames of at most :data:`BATCH_CHARS`
+#: characters (beyond one event), so that no node spends long on one message.
+BATCH_EVENTS = 100
+BATCH_CHARS = 256 * 1024
 
 
 class StoreCached:
@@ -53,7 +80,7 @@ class Sync:
         self.message = ""
 
 
-Entry = Publish | StoreCached | Sync
+Entry = Publish | PublishEvents | StoreCached | Sync
 
 
 class Outbox:
@@ -62,13 +89,13 @@ class Outbox:
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
         self.wake: Callable[[], None] = lambda: None
-        self._entries: list[Entry] = []
+        self._entries: list[Entry | Published] = []
         #: Channels whose local subscriber count changed since the outbox was last taken.
         self._dirty: dict[str, dict[str, None]] = {}
         #: Connections per app as last announced.
         self._announced: dict[str, int] = {}
 
-    def put(self, entry: Entry) -> None:
+    def put(self, entry: Entry | Published) -> None:
         if not self._entries:
             self.wake()
         self._entries.append(entry)
@@ -102,13 +129,14 @@ class Outbox:
             self.put(entry)
 
     def take(self, states: Mapping[str, AppState]) -> list[Entry]:
-        """Everything queued, in order, each :class:`Sync` with its state message."""
+        """Everything queued, in order, each :class:`Sync` with its state message and the
+        events packed into messages (see :meth:`_pack`)."""
         entries, self._entries = self._entries, []
         dirty, self._dirty = self._dirty, {}
         # Counts as they are now go with each app's last entry: after every op queued before.
         last = {entry.app_id: entry for entry in entries if isinstance(entry, Sync)}
         taken: list[Entry] = []
-        for entry in entries:
+        for entry in self._pack(entries):
             if not isinstance(entry, Sync):
                 taken.append(entry)
                 continue
@@ -124,6 +152,46 @@ class Outbox:
             entry.message = state_message(self.node_id, entry.app_id, entry.connections, entry.reset, entry.ops_json)
             taken.append(entry)
         return taken
+
+    def _pack(self, entries: list[Entry | Published]) -> list[Entry]:
+        """``entries`` with each run of events of one app as one message, in order.
+
+        A run ends at any other entry but a :class:`StoreCached`, which goes out ahead of the
+        run's message: every cached frame is still stored before its event is published.
+        """
+        packed: list[Entry] = []
+        run: list[Event] = []
+        run_app = ""
+        run_chars = 0
+        for entry in entries:
+            if isinstance(entry, Published):
+                frame = entry.event[3]
+                alone = "\n" in frame  # It cannot share a message body with other frames.
+                full = len(run) >= BATCH_EVENTS or run_chars >= BATCH_CHARS
+                if run and (alone or full or entry.app_id != run_app):
+                    packed.append(self._message(run_app, run))
+                    run, run_chars = [], 0
+                if alone:
+                    packed.append(self._message(entry.app_id, [entry.event]))
+                    continue
+                run.append(entry.event)
+                run_app = entry.app_id
+                run_chars += len(frame)
+            elif isinstance(entry, StoreCached):
+                packed.append(entry)
+            else:
+                if run:
+                    packed.append(self._message(run_app, run))
+                    run, run_chars = [], 0
+                packed.append(entry)
+        if run:
+            packed.append(self._message(run_app, run))
+        return packed
+
+    def _message(self, app_id: str, run: list[Event]) -> Publish | PublishEvents:
+        if len(run) == 1:
+            return Publish(event_message(self.node_id, app_id, *run[0]))
+        return PublishEvents(events_message(self.node_id, app_id, run), len(run))
 
     def _sync(self, app_id: str) -> Sync:
         last = self._entries[-1] if self._entries else None

@@ -113,8 +113,9 @@ class EmbeddedServer:
         )
         self._webhook_router = WebhookRouter(self.apps, self.webhooks)
         self.executor = OutputExecutor(self.core, options, self._webhook_router.submit, Traffic())
-        # What other nodes publish arrives one Redis message per event: carried out at the end
-        # of the loop iteration, the messages read together are written together.
+        # What other nodes publish arrives one Redis message per run of events (per event
+        # next to nodes of an earlier release): carried out at the end of the loop iteration,
+        # the messages read together are written together.
         self.core.bus.attach(self.executor.apply_soon)
         #: Set from the moment a shutdown begins: ``/ready`` answers 503, new WebSockets are refused.
         self.stopping = False

@@ -7,8 +7,9 @@ must carry in an :class:`~.cluster_outbox.Outbox` that :class:`~.redis_link.Redi
 arrives from Redis goes through :meth:`RedisBus.receive`; the outputs it causes go to the
 callback given to :meth:`attach`.
 
-* A published event reaches this node's subscribers at once and costs one Redis ``PUBLISH``
-  carrying its frame; every other node writes that frame to its own subscribers as is.
+* A published event reaches this node's subscribers at once and goes to Redis carrying its
+  frame; every other node writes that frame to its own subscribers as is. The events queued
+  together leave together: one ``PUBLISH`` (one ``pubs`` message) for a run of them.
 * Channel counts and presence members are announced as ops (one Redis script per batch):
   Redis decides which of them start or end something for the whole cluster, and the node
   whose script did sends the webhook, so each webhook goes out once per cluster.
@@ -23,9 +24,9 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from pushbridge.engine.bus import ChannelInfo, Kick, LocalBus, member_added_fanout, member_removed_fanout
-from pushbridge.engine.cluster_outbox import Entry, Outbox, Publish, StoreCached
+from pushbridge.engine.cluster_outbox import Entry, Outbox, Publish, Published, StoreCached
 from pushbridge.engine.cluster_view import ClusterView, MemberChange, Op
-from pushbridge.engine.cluster_wire import Keys, event_message, parse, terminate_message
+from pushbridge.engine.cluster_wire import BATCH_KIND, Keys, events_of, parse, terminate_message
 from pushbridge.engine.codec import decode, encode
 from pushbridge.engine.codes import TERMINATED_BY_APP, UNAUTHORIZED
 from pushbridge.engine.outputs import Output, WebhookEvent
@@ -65,7 +66,7 @@ class RedisBus:
             if cached is not None and cached.frame is frame:
                 cache_ttl = max(1, round(cached.expires - self._clock()))
                 self.outbox.put(StoreCached(self.keys.cache(app_id, channel), frame, cache_ttl * 1000))
-        self.outbox.put(Publish(event_message(self.node_id, app_id, channel, exclude, cache_ttl, frame)))
+        self.outbox.put(Published(app_id, (channel, exclude, cache_ttl, frame)))
         return self._local.publish(state, channel, frame, exclude)
 
     def occupied(self, state: AppState, channel: str) -> list[Output]:
@@ -186,9 +187,11 @@ class RedisBus:
             return
         if kind == "pub":
             _, _, _, channel, exclude, cache_ttl = header
-            if cache_ttl is not None:
-                self._store_cached(state, channel, body, cache_ttl)
-            outputs = self._local.publish(state, channel, body, exclude)
+            outputs = self._event(state, channel, exclude, cache_ttl, body)
+        elif kind == BATCH_KIND:
+            outputs = []
+            for channel, exclude, cache_ttl, frame in events_of(header, body):
+                outputs += self._event(state, channel, exclude, cache_ttl, frame)
         elif kind == "state":
             _, _, app_id, connections, reset = header
             outputs = self._apply(node, app_id, decode(body), connections, reset)
@@ -202,6 +205,13 @@ class RedisBus:
             self._deliver(outputs)
 
     # -- inner workings ---------------------------------------------------------------------------
+
+    def _event(
+        self, state: AppState, channel: str, exclude: str | None, cache_ttl: int | None, frame: str
+    ) -> list[Output]:
+        if cache_ttl is not None:
+            self._store_cached(state, channel, frame, cache_ttl)
+        return self._local.publish(state, channel, frame, exclude)
 
     def _store_cached(self, state: AppState, channel: str, frame: str, ttl: float) -> None:
         data = decode(frame).get("data")

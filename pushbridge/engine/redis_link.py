@@ -2,9 +2,9 @@
 
 Three tasks per node:
 
-* the writer drains the bus's outbox into one pipeline at a time (``PUBLISH`` for events, a
-  Lua script per batch of state changes), so commands keep their order and batch themselves
-  while a round trip is under way;
+* the writer drains the bus's outbox into one pipeline at a time (``PUBLISH`` for a lone
+  event, a Lua script per batch of events and per batch of state changes), so commands keep
+  their order and batch themselves while a round trip is under way;
 * the reader feeds every message of the cluster's pub/sub channel to the bus;
 * the heartbeat renews this node's deadline every ``node_timeout / 4`` seconds and reaps the
   nodes past theirs. A node that dies (``kill -9``, a lost machine) is therefore forgotten by
@@ -25,11 +25,16 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from pushbridge.engine import redis_scripts
-from pushbridge.engine.cluster_outbox import Publish, StoreCached, Sync
+from pushbridge.engine.cluster_outbox import Publish, PublishEvents, StoreCached, Sync
 from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, ClusterUnavailable, redacted_url
+from pushbridge.engine.cluster_wire import READS
 from pushbridge.engine.redis_bus import RedisBus
 
 logger = logging.getLogger("pushbridge.server")
+
+#: After a node that does not read batches was last seen live, batches stay off for this
+#: many node timeouts (it may be back from a hang, listening, before its next heartbeat).
+LEGACY_LINGER = 3
 
 
 class RedisLink:
@@ -57,6 +62,7 @@ class RedisLink:
         self._resync_needed = False
         self._prefix = bus.keys.prefix
         self._ttl_ms = str(int(node_timeout * 1000))
+        self._linger_ms = str(int(node_timeout * 1000 * LEGACY_LINGER))
 
     @property
     def heartbeat_interval(self) -> float:
@@ -78,7 +84,7 @@ class RedisLink:
         self._heartbeat = client.register_script(redis_scripts.HEARTBEAT)
         self._sync = client.register_script(redis_scripts.SYNC)
         self._leave = client.register_script(redis_scripts.LEAVE)
-        await self._join(args=[self._prefix, self.bus.node_id, self._ttl_ms])
+        await self._join(args=[self._prefix, self.bus.node_id, self._ttl_ms, READS])
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(self.bus.keys.bus)
         await self._load_cluster()
@@ -147,6 +153,8 @@ class RedisLink:
                 continue
             try:
                 bus.receive(message["data"])
+            except ValueError as exc:
+                logger.warning("Dropped a malformed cluster message (%s): %.200r", exc, message.get("data"))
             except Exception:
                 logger.exception("A cluster message could not be handled: %.200r", message.get("data"))
 
@@ -191,7 +199,9 @@ class RedisLink:
 
     async def _beat(self) -> None:
         started = time.perf_counter()
-        alive, hooks = await self._heartbeat(args=[self._prefix, self.bus.node_id, self._ttl_ms])
+        alive, hooks = await self._heartbeat(
+            args=[self._prefix, self.bus.node_id, self._ttl_ms, READS, self._linger_ms]
+        )
         self._round_trip(started)
         self.bus.webhooks(hooks)
         if not alive or self._resync_needed:
@@ -209,10 +219,18 @@ class RedisLink:
             return
         pipe = client.pipeline(transaction=False)
         syncs: list[int] = []
+        batches: list[int] = []
         channel = self.bus.keys.bus
         for index, entry in enumerate(entries):
             if isinstance(entry, Publish):
                 pipe.publish(channel, entry.message)
+            elif isinstance(entry, PublishEvents):
+                # EVAL with the script's text: Redis keeps it compiled, by its SHA1, and a
+                # Redis that lost it (a restart) takes it again in place, so the batch keeps
+                # its order among the other commands. (The pipeline's own script machinery
+                # would cost a SCRIPT EXISTS round trip on every drain.)
+                pipe.eval(redis_scripts.PUBLISH_EVENTS, 0, self._prefix, self._linger_ms, entry.message)
+                batches.append(index)
             elif isinstance(entry, StoreCached):
                 pipe.set(entry.key, entry.frame, px=entry.ttl_ms)
             elif isinstance(entry, Sync):
@@ -230,6 +248,9 @@ class RedisLink:
         started = time.perf_counter()
         results = await pipe.execute(raise_on_error=False)
         self._round_trip(started)
+        for index in batches:
+            if isinstance(results[index], Exception):
+                logger.warning("Publishing a batch of events failed: %s", results[index])
         forgotten = False
         for index in syncs:
             result = results[index]

@@ -16,6 +16,9 @@ Shared state (names under the prefix, see :class:`~.cluster_wire.Keys`):
 * ``app:{app}:occupied`` (channel -> nodes holding it) and ``app:{app}:members``
   (``channel\\nuser_id`` -> nodes holding that member): the cluster-wide counts behind the
   webhooks.
+* ``reads``: hash, node id -> the message kinds it reads, written with its place in ``nodes``
+  (nodes of releases before batches write none); ``legacy``: set for a while after a live
+  node without ``pubs`` there was seen (see :data:`PUBLISH_EVENTS`).
 
 Scripts are standalone-Redis scripts (they build key names inside), not Redis Cluster ones.
 Every script returns webhooks as a JSON array of ``[app_id, name, channel, user_id?]``.
@@ -70,7 +73,30 @@ local function forget(node, hooks)
   end
   redis.call('DEL', apps_key, p .. ':node:' .. node .. ':conns')
   redis.call('ZREM', p .. ':nodes', node)
+  redis.call('HDEL', p .. ':reads', node)
   redis.call('PUBLISH', p .. ':bus', '["gone",' .. cjson.encode(node) .. ']\\n')
+end
+-- Whether every live node reads batches ('pubs' among the kinds it advertises). Once a node
+-- that does not is seen, batches stay off for linger_ms more: a node of an older release
+-- that was reaped while it hung (and still listens) is back in the live set only at its
+-- next heartbeat.
+local function all_read_batches(linger_ms)
+  local live = redis.call('ZRANGE', p .. ':nodes', 0, -1)
+  local all = true
+  if #live > 0 then
+    local reads = redis.call('HMGET', p .. ':reads', unpack(live))
+    for i = 1, #live do
+      if not reads[i] or not string.find(' ' .. reads[i] .. ' ', ' pubs ', 1, true) then
+        all = false
+        break
+      end
+    end
+  end
+  if not all then
+    redis.call('SET', p .. ':legacy', '1', 'PX', linger_ms)
+    return false
+  end
+  return redis.call('EXISTS', p .. ':legacy') == 0
 end
 local function encode_hooks(hooks)
   if #hooks == 0 then return '[]' end
@@ -78,18 +104,25 @@ local function encode_hooks(hooks)
 end
 """
 
-#: ARGV: prefix, node, ttl_ms. Registers the node (or renews it); returns nothing useful.
+#: ARGV: prefix, node, ttl_ms, the kinds the node reads. Registers the node (or renews it)
+#: and drops what ``reads`` still says of nodes no longer live; returns nothing useful.
 JOIN = (
     _COMMON
     + """
 redis.call('ZADD', p .. ':nodes', ms(now_ms() + tonumber(ARGV[3])), ARGV[2])
+redis.call('HSET', p .. ':reads', ARGV[2], ARGV[4])
+for _, node in ipairs(redis.call('HKEYS', p .. ':reads')) do
+  if not redis.call('ZSCORE', p .. ':nodes', node) then redis.call('HDEL', p .. ':reads', node) end
+end
 return 1
 """
 )
 
-#: ARGV: prefix, node, ttl_ms. Renews the node's deadline and reaps every node past its own.
-#: Returns ``{alive, hooks}``: ``alive`` 0 when this node had itself been reaped (it must
-#: announce its state again).
+#: ARGV: prefix, node, ttl_ms, the kinds the node reads, linger_ms. Renews the node's
+#: deadline (and what it reads), reaps every node past its own and looks whether every live
+#: node reads batches (so that ``legacy`` stays set while one does not, even when no batch is
+#: sent). Returns ``{alive, hooks}``: ``alive`` 0 when this node had itself been reaped (it
+#: must announce its state again).
 HEARTBEAT = (
     _COMMON
     + """
@@ -98,10 +131,12 @@ local now = now_ms()
 local alive = 1
 if not redis.call('ZSCORE', p .. ':nodes', node) then alive = 0 end
 redis.call('ZADD', p .. ':nodes', ms(now + tonumber(ARGV[3])), node)
+redis.call('HSET', p .. ':reads', node, ARGV[4])
 local hooks = {}
 for _, dead in ipairs(redis.call('ZRANGEBYSCORE', p .. ':nodes', '-inf', ms(now))) do
   if dead ~= node then forget(dead, hooks) end
 end
+all_read_batches(ARGV[5])
 return {alive, encode_hooks(hooks)}
 """
 )
@@ -173,5 +208,33 @@ LEAVE = (
 local hooks = {}
 forget(ARGV[2], hooks)
 return encode_hooks(hooks)
+"""
+)
+
+#: ARGV: prefix, linger_ms, a ``pubs`` message. Publishes the message if every live node
+#: reads batches; otherwise publishes each of its events as the ``pub`` message every
+#: release reads, in order. Deciding inside Redis is what makes a rolling upgrade lose
+#: nothing: a node registers (``JOIN``) before it listens, so every batch published after it
+#: started listening was decided knowing it. Returns 1 (one message) or 0 (one per event).
+PUBLISH_EVENTS = (
+    _COMMON
+    + """
+local message = ARGV[3]
+local bus = p .. ':bus'
+if all_read_batches(ARGV[2]) then
+  redis.call('PUBLISH', bus, message)
+  return 1
+end
+local newline = string.find(message, '\\n', 1, true)
+local header = cjson.decode(string.sub(message, 1, newline - 1))
+local start = newline + 1
+for _, entry in ipairs(header[4]) do
+  local stop = string.find(message, '\\n', start, true) or (#message + 1)
+  local frame = string.sub(message, start, stop - 1)
+  start = stop + 1
+  local pub = cjson.encode({'pub', header[2], header[3], entry[1], entry[2], entry[3]})
+  redis.call('PUBLISH', bus, pub .. '\\n' .. frame)
+end
+return 0
 """
 )

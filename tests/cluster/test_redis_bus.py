@@ -3,14 +3,14 @@
 What the Lua scripts decide (webhooks) needs a real Redis and is tested in test_two_nodes;
 here the rules each node applies on its own are pinned down: which frames its subscribers
 get when members come and go elsewhere, how a message from another node is delivered, and
-what goes out (one message per event, the frame untouched).
+what goes out (one message per event or per run of events, the frames untouched).
 """
 
 from __future__ import annotations
 
 import json
 
-from pushbridge.engine.cluster_outbox import Publish, StoreCached, Sync
+from pushbridge.engine.cluster_outbox import Publish, PublishEvents, StoreCached, Sync
 from pushbridge.engine.cluster_view import ClusterView
 from pushbridge.engine.cluster_wire import Keys, parse
 from pushbridge.engine.core import PusherCore
@@ -33,7 +33,7 @@ class Node:
         """Hand what this node queued for Redis to ``other``, as Redis would; return the messages."""
         messages = []
         for entry in self.bus.take_outbox():
-            if isinstance(entry, Publish | Sync):
+            if isinstance(entry, Publish | PublishEvents | Sync):
                 message = entry.message
                 messages.append(message)
                 other.bus.receive(message)

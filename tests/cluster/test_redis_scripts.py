@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from pushbridge.engine import redis_scripts
+from pushbridge.engine.cluster_wire import READS
 from tests.services.redis import RedisServer
 
 
@@ -23,7 +24,7 @@ class Scripts:
         self._leave = client.register_script(redis_scripts.LEAVE)
 
     def join(self, node: str) -> None:
-        self._join(args=[self.prefix, node, 10_000])
+        self._join(args=[self.prefix, node, 10_000, READS])
 
     def sync(self, node: str, ops: list[list[Any]], reset: bool = False) -> Any:
         result = self._sync(args=[self.prefix, node, "app", 1, json.dumps(ops), "message", "1" if reset else "0"])
