@@ -58,6 +58,7 @@ from pushbridge.events import Event
 from pushbridge.models import StoredEvent
 from pushbridge.relay_lease import Lease
 from pushbridge.relay_purge import purge
+from pushbridge.relay_statements import mark_rows
 
 logger = logging.getLogger("pushbridge.relay")
 
@@ -134,7 +135,7 @@ class Relay:
         # No savepoint inside the PostgreSQL turn's transaction: two round trips fewer a turn.
         with transaction.atomic(using=self.database, savepoint=False):
             for rows, fields in marks:
-                StoredEvent.objects.using(self.database).filter(pk__in=[row.pk for row in rows]).update(**fields)
+                mark_rows(self.database, [row.pk for row in rows], fields)
             if self.lease.holding:
                 self.lease.release()
 

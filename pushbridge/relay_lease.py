@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import connections, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from pushbridge.models import RelayLease
+from pushbridge.relay_statements import claim_lease, release_lease
 
 LEASE = "relay"
 #: A SQLite relay's claim lasts this long unless renewed by its next turn.
@@ -60,7 +60,7 @@ class Lease:
 
     def release(self) -> None:
         """SQLite: give the turn back (best inside the transaction that records the turn)."""
-        RelayLease.objects.using(self.database).filter(name=LEASE, owner=self.owner).update(owner="")
+        release_lease(self.database, LEASE, self.owner)
         self.holding = False
 
     def _lock(self) -> bool:
@@ -71,11 +71,7 @@ class Lease:
     def _extend(self) -> bool:
         """SQLite: take the lease if it is free, ours, or expired."""
         now = timezone.now()
-        return bool(
-            RelayLease.objects.using(self.database)
-            .filter(Q(owner="") | Q(owner=self.owner) | Q(expires_at__lt=now), name=LEASE)
-            .update(owner=self.owner, expires_at=now + timedelta(seconds=LEASE_SECONDS))
-        )
+        return claim_lease(self.database, LEASE, self.owner, now=now, until=now + timedelta(seconds=LEASE_SECONDS))
 
     def _make(self) -> bool:
         """Create the lease row if it is missing (a fresh or flushed table); True if it was."""
