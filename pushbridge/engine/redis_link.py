@@ -61,8 +61,9 @@ class RedisLink:
         self._stopping = asyncio.Event()
         self._resync_needed = False
         self._prefix = bus.keys.prefix
-        self._ttl_ms = str(int(node_timeout * 1000))
-        self._linger_ms = str(int(node_timeout * 1000 * LEGACY_LINGER))
+        # Whole milliseconds, at least one: Redis refuses an expiry of 0 ("PX 0").
+        self._ttl_ms = str(max(1, int(node_timeout * 1000)))
+        self._linger_ms = str(max(1, int(node_timeout * 1000 * LEGACY_LINGER)))
 
     @property
     def heartbeat_interval(self) -> float:
@@ -84,7 +85,7 @@ class RedisLink:
         self._heartbeat = client.register_script(redis_scripts.HEARTBEAT)
         self._sync = client.register_script(redis_scripts.SYNC)
         self._leave = client.register_script(redis_scripts.LEAVE)
-        await self._join(args=[self._prefix, self.bus.node_id, self._ttl_ms, READS])
+        await self._register()
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(self.bus.keys.bus)
         await self._load_cluster()
@@ -197,6 +198,10 @@ class RedisLink:
 
     # -- round trips --------------------------------------------------------------------------------
 
+    async def _register(self) -> None:
+        """Put this node among the live ones, with the message kinds it reads (``JOIN``)."""
+        await self._join(args=[self._prefix, self.bus.node_id, self._ttl_ms, READS])
+
     async def _beat(self) -> None:
         started = time.perf_counter()
         alive, hooks = await self._heartbeat(
@@ -263,7 +268,7 @@ class RedisLink:
                 self.bus.webhooks(result)
         if forgotten:
             logger.warning("Redis had forgotten node %s; announcing its state again.", self.bus.node_id)
-            await self._join(args=[self._prefix, self.bus.node_id, self._ttl_ms])
+            await self._register()
             self.bus.resync()
 
     async def _load_cluster(self) -> None:

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from pushbridge.engine.cluster_outbox import BATCH_EVENTS, Publish, PublishEvents, StoreCached, Sync
+from pushbridge.engine.cluster_outbox import BATCH_CHARS, BATCH_EVENTS, Publish, PublishEvents, StoreCached, Sync
 from pushbridge.engine.cluster_wire import events_message, events_of, parse
 from tests.cluster.test_redis_bus import Node
 from tests.server.test_protocol import connect, frames_to, subscribe
@@ -54,7 +54,19 @@ def test_a_run_of_events_is_one_message_delivered_in_order_with_exclusions_and_c
     assert json.loads(cached.data) == {"n": 4}
 
 
-def test_runs_end_at_other_messages_and_at_the_size_limit() -> None:
+def test_a_run_ends_once_its_frames_reach_the_character_limit() -> None:
+    a = Node("a")
+    text = "x" * (BATCH_CHARS // 3)  # three frames reach the limit, a fourth starts a new message
+    for number in range(5):
+        publish(a, "room", "e", {"n": number, "text": text})
+    entries = a.bus.take_outbox()
+    assert [type(entry) for entry in entries] == [PublishEvents, PublishEvents]
+    assert [entry.count for entry in entries if isinstance(entry, PublishEvents)] == [3, 2]
+    _, body = parse(entries[0].message)
+    assert sum(len(frame) for frame in body.split("\n")) >= BATCH_CHARS
+
+
+def test_runs_end_at_other_messages_and_at_the_event_limit() -> None:
     a = Node("a")
     state = a.bus.states["app-1"]
     publish(a, "room", "e", 1)
