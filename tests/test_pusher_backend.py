@@ -445,3 +445,15 @@ def test_send_to_user(api: HTTPServer) -> None:
 def test_base_backend_queries_are_unsupported() -> None:
     with pytest.raises(UnsupportedOperation, match=r"BaseBackend does not support channels\(\)"):
         BaseBackend(get_config("memory")).channels()
+
+
+def test_a_connection_closed_before_any_reply_is_retried_and_said_so() -> None:
+    """Most likely never read (a dropped keep-alive connection), so retried: at least once."""
+    with (
+        raw_service(b"") as closing,  # takes each request and closes without a reply
+        override_settings(PUSHBRIDGE={"default": pusher_entry(closing.port)}),
+        pytest.raises(BackendUnavailable, match="the connection closed before any reply") as info,
+    ):
+        pushbridge.trigger("c", "e", 1)
+    assert info.value.retryable
+    assert len(closing.requests) == 3  # the first try + RETRIES=2

@@ -4,10 +4,14 @@ Signed requests (``auth_key``, ``auth_timestamp``, ``auth_version``, ``body_md5`
 ``auth_signature``) sent through one keep-alive :class:`~pushbridge.backends.transport.Transport`
 per host, with connect and read timeouts. Each call sends ONE request and never waits or loops:
 retries belong to ``pushbridge.dispatch.retry``, which every dispatch mode uses. This module
-only classifies a failure as retryable (``BackendError.retryable``) when it cannot have
-delivered the event, or when the service asks for a retry:
+only classifies a failure as retryable (``BackendError.retryable``) when the event was most
+likely not delivered, or when the service asks for a retry:
 
 * connection errors (refused, DNS, connect timeout): the request never arrived;
+* a connection that closed before any reply (a keep-alive connection the service had
+  dropped): most likely never read, but it may have been, so a retry can deliver the event
+  twice (at least once, as everywhere in pushbridge; history events carry an id that receivers
+  use to drop a repeat); it is not tried on another host;
 * HTTP 429 and 5xx: the service says it did not take it (``Retry-After`` is passed on).
 
 A 2xx reply whose body reports an error (``{"error": ..., "code": 401}``, as Soketi answers
@@ -186,11 +190,15 @@ class PusherBackend(BaseBackend):
         url = self.base_url + path
         try:
             reply, url = self._send(method, path, target, body=payload or None, headers=headers)
-        except ConnectionFailed as exc:
-            # No reply began. Mostly a connection never made (refused, connect timeout), where
-            # a retry cannot deliver an event twice; or one closed before a word of reply (a
-            # keep-alive connection the service had dropped), retried as it always was.
+        except NeverConnected as exc:
+            # Refused, unreachable, connect timeout: a retry cannot deliver an event twice.
             raise BackendUnavailable(f"Could not connect: {exc}", backend=self.alias, url=url) from None
+        except ConnectionFailed as exc:
+            # No reply began: a connection closed before a word of reply (a keep-alive
+            # connection the service had dropped), a proxy or TLS failure. Retried; see above.
+            raise BackendUnavailable(
+                f"Could not connect, or the connection closed before any reply: {exc}", backend=self.alias, url=url
+            ) from None
         except ReplyTimeout:
             raise BackendUnavailable(
                 f"No reply within {self.timeout[1]} s; not retried, since the service may already "
