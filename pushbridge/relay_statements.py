@@ -14,7 +14,7 @@ as ``QuerySet.update()`` would have.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +22,8 @@ from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from pushbridge.models import RelayLease, StoredEvent
+from pushbridge.sql_text import sql_for
 
-#: (vendor, statement kind, detail) -> SQL text.
-_statements: dict[tuple[str, str, Any], str] = {}
 #: Mark statements for more rows than this are built each time rather than kept.
 _KEPT_ROW_COUNTS = 128
 
@@ -32,7 +31,7 @@ _KEPT_ROW_COUNTS = 128
 def claim_lease(database: str, name: str, owner: str, *, now: datetime, until: datetime) -> bool:
     """Take lease ``name`` for ``owner`` until ``until`` if it is free, already ``owner``'s, or expired."""
     connection = connections[database]
-    sql = _statement(connection, "claim", None, _build_claim)
+    sql = sql_for(connection, "claim lease", _build_claim)
     owner_field, expiry_field = _field(RelayLease, "owner"), _field(RelayLease, "expires_at")
     params = [
         owner_field.get_db_prep_save(owner, connection),
@@ -48,7 +47,7 @@ def claim_lease(database: str, name: str, owner: str, *, now: datetime, until: d
 def release_lease(database: str, name: str, owner: str) -> None:
     """Give lease ``name`` back, if ``owner`` still holds it."""
     connection = connections[database]
-    sql = _statement(connection, "release", None, _build_release)
+    sql = sql_for(connection, "release lease", _build_release)
     _execute(connection, sql, ["", name, owner])
 
 
@@ -59,11 +58,9 @@ def mark_rows(database: str, pks: Sequence[int], values: Mapping[str, object]) -
     connection = connections[database]
     names = tuple(values)
     fields = [_field(StoredEvent, name) for name in names]
-    detail = (names, len(pks))
-    sql = _statement(
+    sql = sql_for(
         connection,
-        "mark",
-        detail,
+        ("mark rows", names, len(pks)),
         lambda connection: _build_mark(connection, fields, len(pks)),
         keep=len(pks) <= _KEPT_ROW_COUNTS,
     )
@@ -72,24 +69,6 @@ def mark_rows(database: str, pks: Sequence[int], values: Mapping[str, object]) -
 
 
 # -- building and running ----------------------------------------------------------------------
-
-
-def _statement(
-    connection: BaseDatabaseWrapper,
-    kind: str,
-    detail: Any,
-    build: Callable[[BaseDatabaseWrapper], str],
-    *,
-    keep: bool = True,
-) -> str:
-    """The SQL of ``kind`` for this connection's database, built by ``build`` the first time."""
-    key = (connection.vendor, kind, detail)
-    sql = _statements.get(key)
-    if sql is None:
-        sql = build(connection)
-        if keep:
-            _statements[key] = sql
-    return sql
 
 
 def _execute(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> int:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from pushbridge.sql_text import sql_for
+
 if TYPE_CHECKING:
     from pushbridge.models import StoredEvent
 
@@ -73,19 +75,18 @@ def _as_is(value: Any, connection: BaseDatabaseWrapper) -> Any:
     return value
 
 
-#: (database vendor, row count) -> statement; batches larger than this are not kept.
-_statements: dict[tuple[str, int], str] = {}
+#: Statements for batches larger than this are built each time rather than kept.
 _KEPT_COUNTS = 16
 
 
 def _statement(connection: BaseDatabaseWrapper, count: int) -> str:
     """``INSERT ... VALUES (...), ... RETURNING id`` for ``count`` rows."""
-    sql = _statements.get((connection.vendor, count))
-    if sql is None:
-        sql = _build_statement(connection.ops.quote_name, count)
-        if count <= _KEPT_COUNTS:
-            _statements[(connection.vendor, count)] = sql
-    return sql
+    return sql_for(
+        connection,
+        ("insert events", count),
+        lambda connection: _build_statement(connection.ops.quote_name, count),
+        keep=count <= _KEPT_COUNTS,
+    )
 
 
 def _build_statement(quote: Callable[[str], str], count: int) -> str:
