@@ -37,6 +37,9 @@ from pushbridge.engine.codec import decode, encode
 READS = "pub pubs state term gone"
 #: The kind a node must read before anyone sends it batches.
 BATCH_KIND = "pubs"
+#: After a node that does not read batches was last seen live, batches stay off for this
+#: many node timeouts (it may be back from a hang, listening, before its next heartbeat).
+LEGACY_LINGER = 3
 
 #: One event of a batch: channel, socket id excluded, cache time to live, frame.
 Event = tuple[str, str | None, int | None, str]

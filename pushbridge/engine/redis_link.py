@@ -27,14 +27,10 @@ from redis.exceptions import RedisError
 from pushbridge.engine import redis_scripts
 from pushbridge.engine.cluster_outbox import Publish, PublishEvents, StoreCached, Sync
 from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, ClusterUnavailable, redacted_url
-from pushbridge.engine.cluster_wire import READS
+from pushbridge.engine.cluster_wire import LEGACY_LINGER, READS
 from pushbridge.engine.redis_bus import RedisBus
 
 logger = logging.getLogger("pushbridge.server")
-
-#: After a node that does not read batches was last seen live, batches stay off for this
-#: many node timeouts (it may be back from a hang, listening, before its next heartbeat).
-LEGACY_LINGER = 3
 
 
 class RedisLink:
