@@ -2,9 +2,10 @@
 
 Three tasks per node:
 
-* the writer drains the bus's outbox into one pipeline at a time (``PUBLISH`` for a lone
-  event, a Lua script per batch of events and per batch of state changes), so commands keep
-  their order and batch themselves while a round trip is under way;
+* the writer drains the bus's outbox into one round trip at a time on a connection of its own
+  (:class:`~.redis_writer.CommandWriter`: ``PUBLISH`` for a lone event, a Lua script per
+  batch of events and per batch of state changes), so commands keep their order and batch
+  themselves while a round trip is under way;
 * the reader feeds every message of the cluster's pub/sub channel to the bus;
 * the heartbeat renews this node's deadline every ``node_timeout / 4`` seconds and reaps the
   nodes past theirs. A node that dies (``kill -9``, a lost machine) is therefore forgotten by
@@ -29,6 +30,7 @@ from pushbridge.engine.cluster_outbox import Publish, PublishEvents, StoreCached
 from pushbridge.engine.cluster_settings import DEFAULT_NODE_TIMEOUT, ClusterUnavailable, redacted_url
 from pushbridge.engine.cluster_wire import LEGACY_LINGER, READS
 from pushbridge.engine.redis_bus import RedisBus
+from pushbridge.engine.redis_writer import Command, CommandWriter
 
 logger = logging.getLogger("pushbridge.server")
 
@@ -51,6 +53,7 @@ class RedisLink:
         self.node_timeout = node_timeout
         self.on_round_trip = on_round_trip
         self._redis: aioredis.Redis | None = None
+        self._writer: CommandWriter | None = None
         self._pubsub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wakeup = asyncio.Event()
@@ -70,16 +73,19 @@ class RedisLink:
 
         An unreachable Redis is a :class:`ClusterUnavailable` naming the URL (without its password).
         """
-        client = aioredis.Redis.from_url(self.url, decode_responses=True)
+        # RESP2 unless the URL asks otherwise: redis-py reads a pub/sub message of RESP2 for
+        # about a third of the CPU of RESP3's push message, and every node reads every event.
+        client = aioredis.Redis.from_url(self.url, decode_responses=True, protocol=2)
         try:
             await client.ping()
         except (RedisError, OSError) as exc:
             await client.aclose()
             raise ClusterUnavailable(f"Cannot reach Redis at {redacted_url(self.url)}: {exc}") from exc
         self._redis = client
+        # A round trip slower than the node timeout fails: by then the others have forgotten this node.
+        self._writer = CommandWriter(client, self.node_timeout)
         self._join = client.register_script(redis_scripts.JOIN)
         self._heartbeat = client.register_script(redis_scripts.HEARTBEAT)
-        self._sync = client.register_script(redis_scripts.SYNC)
         self._leave = client.register_script(redis_scripts.LEAVE)
         await self._register()
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -112,8 +118,11 @@ class RedisLink:
         self._tasks = []
         with contextlib.suppress(RedisError, OSError):
             await self._pubsub.aclose()
+        if self._writer is not None:
+            await self._writer.close()
         await client.aclose()
         self._redis = None
+        self._writer = None
 
     # -- the three tasks ------------------------------------------------------------------------------
 
@@ -213,41 +222,31 @@ class RedisLink:
         self.bus.announce_connections()
 
     async def _drain(self) -> None:
-        """Send the outbox in one pipeline; handle what the state scripts answer."""
-        client = self._redis
+        """Send the outbox in one round trip; handle what the state scripts answer."""
+        writer = self._writer
         entries = self.bus.take_outbox()
-        if client is None or not entries:
+        if writer is None or not entries:
             return
-        pipe = client.pipeline(transaction=False)
+        commands: list[Command] = []
         syncs: list[int] = []
         batches: list[int] = []
         channel = self.bus.keys.bus
         for index, entry in enumerate(entries):
             if isinstance(entry, Publish):
-                pipe.publish(channel, entry.message)
+                commands.append(("PUBLISH", channel, entry.message))
             elif isinstance(entry, PublishEvents):
-                # EVAL with the script's text: Redis keeps it compiled, by its SHA1, and a
-                # Redis that lost it (a restart) takes it again in place, so the batch keeps
-                # its order among the other commands. (The pipeline's own script machinery
-                # would cost a SCRIPT EXISTS round trip on every drain.)
-                pipe.eval(redis_scripts.PUBLISH_EVENTS, 0, self._prefix, self._linger_ms, entry.message)
+                commands.append(_eval(redis_scripts.PUBLISH_EVENTS, self._prefix, self._linger_ms, entry.message))
                 batches.append(index)
             elif isinstance(entry, StoreCached):
-                pipe.set(entry.key, entry.frame, px=entry.ttl_ms)
+                commands.append(("SET", entry.key, entry.frame, "PX", entry.ttl_ms))
             elif isinstance(entry, Sync):
-                args: list[str | int] = [
-                    self._prefix,
-                    self.bus.node_id,
-                    entry.app_id,
-                    entry.connections,
-                    entry.ops_json,
-                    entry.message,
-                    "1" if entry.reset else "0",
-                ]
-                await self._sync(args=args, client=pipe)
+                reset = "1" if entry.reset else "0"
+                node, app_id = self.bus.node_id, entry.app_id
+                args = (self._prefix, node, app_id, entry.connections, entry.ops_json, entry.message, reset)
+                commands.append(_eval(redis_scripts.SYNC, *args))
                 syncs.append(index)
         started = time.perf_counter()
-        results = await pipe.execute(raise_on_error=False)
+        results = await writer.send(commands)
         self._round_trip(started)
         for index in batches:
             if isinstance(results[index], Exception):
@@ -297,6 +296,13 @@ class RedisLink:
     def _round_trip(self, started: float) -> None:
         if self.on_round_trip is not None:
             self.on_round_trip(time.perf_counter() - started)
+
+
+def _eval(script: str, *args: str | int) -> Command:
+    """``EVAL`` with the script's text: Redis keeps it compiled, by its SHA1, and a Redis that
+    lost it (a restart, ``SCRIPT FLUSH``) takes it again in place, so the script keeps its
+    order among the other commands (``EVALSHA`` would fail there and need a second trip)."""
+    return ("EVAL", script, 0, *args)
 
 
 async def _finish(tasks: list[asyncio.Task[None]], timeout: float) -> None:

@@ -30,8 +30,8 @@ SHELL = {
     "websocket",
     "wire",
 }
-#: The cluster's shell: redis-py, the node's settings, the --workers supervisor.
-SHELL |= {"redis_link", "cluster_settings", "workers"}
+#: The cluster's shell: redis-py (the link and its writer), the node's settings, the --workers supervisor.
+SHELL |= {"redis_link", "redis_writer", "cluster_settings", "workers"}
 CORE = sorted(path.stem for path in ENGINE.glob("*.py") if path.stem not in SHELL | {"__init__"})
 #: What the core may lean on outside the engine: the pure, Django-free parts of pushbridge.
 ALLOWED_PUSHBRIDGE = {"pushbridge.limits", "pushbridge.errors", "pushbridge.signing"}
