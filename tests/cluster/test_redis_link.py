@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
+from collections.abc import Callable
 
 import redis
+from redis.exceptions import RedisError
 
 from pushbridge.engine.cluster_wire import READS, Keys
 from pushbridge.engine.core import PusherCore
@@ -49,3 +52,30 @@ def test_a_forgotten_node_registers_again_with_what_it_reads_and_announces_its_s
     finally:
         client.close()
     assert seen == {"live": True, "reads": READS, "subs": {"room": "1", "lobby": "1"}}
+
+
+def test_a_hung_redis_costs_a_write_at_most_the_node_timeout(redis_factory: Callable[[], RedisServer]) -> None:
+    """SIGSTOP stands for a Redis that stops answering: the write fails within ``node_timeout``."""
+    redis_server = redis_factory()
+    bus = RedisBus("node-h", Keys(f"hang-{uuid.uuid4().hex[:8]}"))
+    core = PusherCore([AppConfig("app-1", KEY, SECRET)], bus=bus)
+    seen: dict[str, object] = {}
+
+    async def scenario() -> None:
+        link = RedisLink(bus, redis_server.url, node_timeout=0.5)
+        await link.start()
+        assert redis_server.process is not None
+        try:
+            subscribe(core, connect(core), "room")
+            redis_server.process.send_signal(signal.SIGSTOP)
+            try:
+                await link._drain()
+            except RedisError as exc:
+                seen["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+            await link.stop()
+
+    asyncio.run(scenario())
+    # The node's own deadline, not redis-py's 5 s socket timeout ("Timeout reading from ...").
+    assert seen == {"error": "TimeoutError: Redis did not answer within 0.5 seconds"}
