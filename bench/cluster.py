@@ -5,9 +5,10 @@ Scaling out must not make every delivery dearer. This measures, in the same run 
 
 * ``one node`` - ``python -m pushbridge.server``, all subscribers on it, no Redis;
 * ``two nodes`` - two ``python -m pushbridge.server --redis`` processes on one ``redis-server``,
-  half the subscribers on each. Events are published through the first node only, so every
-  event also crosses Redis to reach the second node's half (the events published together,
-  such as one ``batch_events`` request, in one ``PUBLISH``).
+  half the subscribers on each (``--publisher-share`` moves the split). Events are published
+  through the first node only, so every event also crosses Redis to reach the second node's
+  subscribers (the events published together, such as one ``batch_events`` request, in one
+  ``PUBLISH``).
 * ``two Soketi nodes`` - the peer: two Soketi 1.6.1 processes (``tests/soketi``, installed by
   ``scripts/test``) with the cluster configuration of docs/soketi.md on the same Redis (its
   own prefix) and fanout.py's app with every limit off; same split, same publishing.
@@ -106,12 +107,14 @@ class Group:
         return sum(server.cpu_seconds() for server in self.extra_cpu)
 
 
-def connect(generator: LoadGenerator, group: Group, subscribers: int) -> Target:
-    """Spread ``subscribers`` evenly over the group's servers, subscribed, after a warm-up round."""
-    share = subscribers // len(group.servers)
+def connect(generator: LoadGenerator, group: Group, subscribers: int, publisher_share: float) -> Target:
+    """Connect and subscribe ``subscribers`` to the group: ``publisher_share`` of them on the
+    node that gets the publish requests, the rest on the other (a lone node gets them all)."""
+    on_first = subscribers if len(group.servers) == 1 else round(subscribers * publisher_share)
     target = Target(group, 0)  # type: ignore[arg-type]  # a Group stands in for a Server
-    for server in group.servers:
-        target.subscribers += generator.connect("127.0.0.1", server.port, CREDENTIALS.key, share)
+    for server, share in zip(group.servers, (on_first, subscribers - on_first), strict=False):
+        if share:
+            target.subscribers += generator.connect("127.0.0.1", server.port, CREDENTIALS.key, share)
     generator.subscribe(target.subscribers, CHANNEL)
     return target
 
@@ -122,7 +125,7 @@ def benchmark(args: argparse.Namespace, groups: list[Group]) -> tuple[list[Run],
     runs: list[Run] = []
     redis_per_delivery: dict[str, list[float]] = {group.name: [] for group in groups if group.extra_cpu}
     try:
-        targets = [connect(generator, group, args.subscribers) for group in groups]
+        targets = [connect(generator, group, args.subscribers, args.publisher_share) for group in groups]
         for target in targets:
             target.events = args.events
             target.bodies = event_bodies(CHANNEL, args.events, args.payload)
@@ -201,6 +204,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--in-flight", type=int, default=3)
     parser.add_argument("--batch-ms", type=float, default=1.0)
     parser.add_argument("--round-timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--publisher-share",
+        type=float,
+        default=0.5,
+        help="of a cluster's subscribers, the share on the node that gets the publish requests (0-1)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 subscribers, 50 events, 2 rounds")
     parser.add_argument("--no-soketi", dest="soketi", action="store_false", help="leave out the Soketi cluster")
     parser.add_argument("--markdown", type=Path, default=None, help="rewrite the cluster-table in this file")
@@ -208,6 +217,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--baseline", type=Path, default=None, help="also run two nodes of the pushbridge in this checkout"
     )
     args = parser.parse_args(argv)
+    if not 0 <= args.publisher_share <= 1:
+        parser.error(f"--publisher-share must be between 0 and 1, not {args.publisher_share}")
     if args.quick:
         args.subscribers, args.events, args.rounds = 200, 50, 2
     return args
