@@ -1,7 +1,7 @@
 """What a cluster node must send to Redis, queued in the order it happened.
 
 The core runs synchronously; Redis is across a network. So the bus only queues here, and the
-link drains the queue into one pipeline at a time: commands keep their order, and while one
+link drains the queue into one round trip at a time: commands keep their order, and while one
 round trip is under way the next batch gathers. State changes of one app that follow each
 other share one :class:`Sync` (one Lua script run); a channel's subscriber count is read when
 the batch leaves, not once per subscriber.
