@@ -37,7 +37,7 @@ class PublishEvents:
         self.count = count
 
 
-class Published:
+class QueuedEvent:
     """One event to publish (the bus's record; :meth:`Outbox.take` packs them into messages)."""
 
     __slots__ = ("app_id", "event")
@@ -89,13 +89,13 @@ class Outbox:
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
         self.wake: Callable[[], None] = lambda: None
-        self._entries: list[Entry | Published] = []
+        self._entries: list[Entry | QueuedEvent] = []
         #: Channels whose local subscriber count changed since the outbox was last taken.
         self._dirty: dict[str, dict[str, None]] = {}
         #: Connections per app as last announced.
         self._announced: dict[str, int] = {}
 
-    def put(self, entry: Entry | Published) -> None:
+    def put(self, entry: Entry | QueuedEvent) -> None:
         if not self._entries:
             self.wake()
         self._entries.append(entry)
@@ -153,7 +153,7 @@ class Outbox:
             taken.append(entry)
         return taken
 
-    def _pack(self, entries: list[Entry | Published]) -> list[Entry]:
+    def _pack(self, entries: list[Entry | QueuedEvent]) -> list[Entry]:
         """``entries`` with each run of events of one app as one message, in order.
 
         A run ends at any other entry but a :class:`StoreCached`, which goes out ahead of the
@@ -164,7 +164,7 @@ class Outbox:
         run_app = ""
         run_chars = 0
         for entry in entries:
-            if isinstance(entry, Published):
+            if isinstance(entry, QueuedEvent):
                 frame = entry.event[3]
                 alone = "\n" in frame  # It cannot share a message body with other frames.
                 full = len(run) >= BATCH_EVENTS or run_chars >= BATCH_CHARS

@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from pushbridge.engine.bus import ChannelInfo, Kick, LocalBus, member_added_fanout, member_removed_fanout
-from pushbridge.engine.cluster_outbox import Entry, Outbox, Publish, Published, StoreCached
+from pushbridge.engine.cluster_outbox import Entry, Outbox, Publish, QueuedEvent, StoreCached
 from pushbridge.engine.cluster_view import ClusterView, MemberChange, Op
 from pushbridge.engine.cluster_wire import BATCH_KIND, Keys, events_of, parse, terminate_message
 from pushbridge.engine.codec import decode, encode
@@ -66,7 +66,7 @@ class RedisBus:
             if cached is not None and cached.frame is frame:
                 cache_ttl = max(1, round(cached.expires - self._clock()))
                 self.outbox.put(StoreCached(self.keys.cache(app_id, channel), frame, cache_ttl * 1000))
-        self.outbox.put(Published(app_id, (channel, exclude, cache_ttl, frame)))
+        self.outbox.put(QueuedEvent(app_id, (channel, exclude, cache_ttl, frame)))
         return self._local.publish(state, channel, frame, exclude)
 
     def occupied(self, state: AppState, channel: str) -> list[Output]:
