@@ -17,11 +17,19 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 #: One command: its name and arguments, as redis-py packs them.
 Command = Sequence[str | int]
+
+#: Seconds idle after which the connection is checked (a ``PING``, redis-py's health check)
+#: before a batch goes on it, and opened again if Redis closed it meanwhile: a Redis
+#: ``timeout`` setting, a restart, a proxy's idle limit. Without the check the batch would be
+#: written to a dead socket and lost.
+IDLE_CHECK_SECONDS = 1.0
 
 _T = TypeVar("_T")
 
@@ -41,13 +49,21 @@ class CommandWriter:
     """Sends batches of commands on a connection of its own, opened with ``client``'s settings.
 
     ``deadline``: seconds a whole round trip may take before it fails and the connection is
-    dropped (the next :meth:`send` opens it again).
+    dropped (the next :meth:`send` opens it again). ``idle_check``: see
+    :data:`IDLE_CHECK_SECONDS`.
     """
 
-    def __init__(self, client: aioredis.Redis, deadline: float) -> None:
+    def __init__(self, client: aioredis.Redis, deadline: float, idle_check: float = IDLE_CHECK_SECONDS) -> None:
         pool = client.connection_pool
-        # No socket timeout of its own: the deadline bounds the round trip as a whole.
-        self._connection: Any = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
+        settings = {
+            **pool.connection_kwargs,
+            # No socket timeout of its own: the deadline bounds the round trip as a whole.
+            "socket_timeout": None,
+            "health_check_interval": idle_check,
+            # One more try, on a new connection, for the health check's PING only.
+            "retry": Retry(NoBackoff(), 1),
+        }
+        self._connection: Any = pool.connection_class(**settings)
         self._deadline = deadline
 
     async def send(self, commands: Sequence[Command]) -> list[Any]:
@@ -72,7 +88,7 @@ class CommandWriter:
 
     async def _round_trip(self, commands: Sequence[Command]) -> list[Any]:
         connection = self._connection
-        await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+        await connection.send_packed_command(connection.pack_commands(commands), check_health=True)
         replies: list[Any] = []
         for _ in commands:
             try:

@@ -20,10 +20,15 @@ from tests.services.redis import RedisServer
 T = TypeVar("T")
 
 
-def run_with_writer(url: str, deadline: float, scenario: Callable[[CommandWriter, aioredis.Redis], Awaitable[T]]) -> T:
+def run_with_writer(
+    url: str,
+    deadline: float,
+    scenario: Callable[[CommandWriter, aioredis.Redis], Awaitable[T]],
+    idle_check: float = 60.0,
+) -> T:
     async def main() -> T:
         client = aioredis.Redis.from_url(url, decode_responses=True, protocol=2)
-        writer = CommandWriter(client, deadline)
+        writer = CommandWriter(client, deadline, idle_check)
         try:
             return await scenario(writer, client)
         finally:
@@ -54,7 +59,24 @@ def test_replies_come_in_order_and_a_refused_command_costs_only_itself(redis_ser
     assert stored == "2"
 
 
-def test_a_lost_connection_raises_and_the_next_send_connects_again(redis_server: RedisServer) -> None:
+def test_a_connection_redis_closed_while_idle_is_opened_again_before_the_batch(redis_server: RedisServer) -> None:
+    """A Redis ``timeout``, a restart or a proxy closes an idle connection: nothing is lost."""
+    key = f"writer-{uuid.uuid4().hex[:8]}"
+
+    async def scenario(writer: CommandWriter, client: aioredis.Redis) -> tuple[list[object], object]:
+        (own_id,) = await writer.send([("CLIENT", "ID")])
+        await client.execute_command("CLIENT", "KILL", "ID", own_id)
+        await asyncio.sleep(0.3)  # longer than the idle check below
+        replies = await writer.send([("SET", key, "after"), ("CLIENT", "ID")])
+        return replies, await client.get(key)
+
+    (ok, new_id), stored = run_with_writer(redis_server.url, 5.0, scenario, idle_check=0.1)
+    assert ok == "OK"
+    assert stored == "after"
+    assert isinstance(new_id, int)
+
+
+def test_a_connection_lost_mid_stream_raises_and_the_next_send_connects_again(redis_server: RedisServer) -> None:
     key = f"writer-{uuid.uuid4().hex[:8]}"
 
     async def scenario(writer: CommandWriter, client: aioredis.Redis) -> list[object]:
