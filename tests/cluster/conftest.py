@@ -117,6 +117,11 @@ class Cluster:
         """The node ids Redis holds as alive."""
         return list(self.redis.zrange(f"{self.prefix}:nodes", 0, -1))
 
+    def listening_nodes(self) -> int:
+        """How many nodes are subscribed to the cluster's channel (``PUBSUB NUMSUB``)."""
+        ((_, count),) = self.redis.pubsub_numsub(f"{self.prefix}:bus")
+        return int(count)
+
     def hooks(self, name: str, **match: str) -> list[dict[str, Any]]:
         return [
             event
