@@ -73,8 +73,9 @@ class RedisLink:
 
         An unreachable Redis is a :class:`ClusterUnavailable` naming the URL (without its password).
         """
-        # RESP2 unless the URL asks otherwise: redis-py reads a pub/sub message of RESP2 for
-        # about a third of the CPU of RESP3's push message, and every node reads every event.
+        # RESP2 unless the URL asks otherwise: redis-py 8 defaults to RESP3, whose pub/sub push
+        # messages cost a node more CPU to read (bench/redis_round_trip.py), and every node
+        # reads every event.
         client = aioredis.Redis.from_url(self.url, decode_responses=True, protocol=2)
         try:
             await client.ping()
