@@ -12,24 +12,18 @@ parser (hiredis) are still redis-py's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 #: One command: its name and arguments, as redis-py packs them.
-Command = Sequence[str | int]
-
-#: Seconds idle after which the connection is checked (a ``PING``, redis-py's health check)
-#: before a batch goes on it, and opened again if Redis closed it meanwhile: a Redis
-#: ``timeout`` setting, a restart, a proxy's idle limit. Without the check the batch would be
-#: written to a dead socket and lost.
-IDLE_CHECK_SECONDS = 1.0
+Command = tuple[str | int, ...]
 
 _T = TypeVar("_T")
 
@@ -49,22 +43,15 @@ class CommandWriter:
     """Sends batches of commands on a connection of its own, opened with ``client``'s settings.
 
     ``deadline``: seconds a whole round trip may take before it fails and the connection is
-    dropped (the next :meth:`send` opens it again). ``idle_check``: see
-    :data:`IDLE_CHECK_SECONDS`.
+    dropped (the next :meth:`send` opens it again). One batch is on the connection at a time.
     """
 
-    def __init__(self, client: aioredis.Redis, deadline: float, idle_check: float = IDLE_CHECK_SECONDS) -> None:
+    def __init__(self, client: aioredis.Redis, deadline: float) -> None:
         pool = client.connection_pool
-        settings = {
-            **pool.connection_kwargs,
-            # No socket timeout of its own: the deadline bounds the round trip as a whole.
-            "socket_timeout": None,
-            "health_check_interval": idle_check,
-            # One more try, on a new connection, for the health check's PING only.
-            "retry": Retry(NoBackoff(), 1),
-        }
-        self._connection: Any = pool.connection_class(**settings)
+        # No socket timeout of its own: the deadline bounds the round trip as a whole.
+        self._connection: Any = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
         self._deadline = deadline
+        self._lock = asyncio.Lock()
 
     async def send(self, commands: Sequence[Command]) -> list[Any]:
         """Send ``commands`` in one write and return their replies, in order.
@@ -74,21 +61,25 @@ class CommandWriter:
         ``ConnectionError``; no reply within the deadline raises its ``TimeoutError``. Either
         way what was sent may or may not have run, and the connection is dropped.
         """
-        try:
-            return await _within(self._deadline, self._round_trip(commands))
-        except asyncio.TimeoutError:
-            await self._connection.disconnect(nowait=True)
-            raise RedisTimeoutError(f"Redis did not answer within {self._deadline:g} seconds") from None
-        except BaseException:
-            await self._connection.disconnect(nowait=True)
-            raise
+        async with self._lock:
+            try:
+                return await _within(self._deadline, self._round_trip(commands))
+            except asyncio.TimeoutError:
+                await self._connection.disconnect(nowait=True)
+                raise RedisTimeoutError(f"Redis did not answer within {self._deadline:g} seconds") from None
+            except BaseException:
+                await self._connection.disconnect(nowait=True)
+                raise
 
     async def close(self) -> None:
-        await self._connection.disconnect()
+        with contextlib.suppress(RedisError, OSError):
+            await self._connection.disconnect(nowait=True)
 
     async def _round_trip(self, commands: Sequence[Command]) -> list[Any]:
         connection = self._connection
-        await connection.send_packed_command(connection.pack_commands(commands), check_health=True)
+        if connection.is_connected and await self._closed_by_redis():
+            await connection.disconnect(nowait=True)  # send_packed_command opens a new one
+        await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
         replies: list[Any] = []
         for _ in commands:
             try:
@@ -96,3 +87,18 @@ class CommandWriter:
             except ResponseError as exc:  # The reply was read whole: the next ones follow.
                 replies.append(exc)
         return replies
+
+    async def _closed_by_redis(self) -> bool:
+        """Whether Redis closed the connection since the last round trip (its ``timeout``
+        setting, a restart, a proxy's idle limit), or left bytes on it that nothing asked for.
+
+        Without this look the batch would go to a dead socket and be lost. It reads what the
+        event loop already received, so it costs no round trip. (redis-py 8 calls it
+        ``can_read``; 5 to 7, ``can_read_destructive``.)
+        """
+        connection = self._connection
+        look = getattr(connection, "can_read", None) or connection.can_read_destructive
+        try:
+            return bool(await look())
+        except (RedisConnectionError, OSError):
+            return True

@@ -20,15 +20,10 @@ from tests.services.redis import RedisServer
 T = TypeVar("T")
 
 
-def run_with_writer(
-    url: str,
-    deadline: float,
-    scenario: Callable[[CommandWriter, aioredis.Redis], Awaitable[T]],
-    idle_check: float = 60.0,
-) -> T:
+def run_with_writer(url: str, deadline: float, scenario: Callable[[CommandWriter, aioredis.Redis], Awaitable[T]]) -> T:
     async def main() -> T:
         client = aioredis.Redis.from_url(url, decode_responses=True, protocol=2)
-        writer = CommandWriter(client, deadline, idle_check)
+        writer = CommandWriter(client, deadline)
         try:
             return await scenario(writer, client)
         finally:
@@ -59,34 +54,52 @@ def test_replies_come_in_order_and_a_refused_command_costs_only_itself(redis_ser
     assert stored == "2"
 
 
-def test_a_connection_redis_closed_while_idle_is_opened_again_before_the_batch(redis_server: RedisServer) -> None:
-    """A Redis ``timeout``, a restart or a proxy closes an idle connection: nothing is lost."""
+def test_a_connection_redis_closed_is_opened_again_before_the_batch(redis_server: RedisServer) -> None:
+    """A Redis ``timeout``, a restart or a proxy closes the connection between batches: nothing is lost."""
     key = f"writer-{uuid.uuid4().hex[:8]}"
 
-    async def scenario(writer: CommandWriter, client: aioredis.Redis) -> tuple[list[object], object]:
-        (own_id,) = await writer.send([("CLIENT", "ID")])
-        await client.execute_command("CLIENT", "KILL", "ID", own_id)
-        await asyncio.sleep(0.3)  # longer than the idle check below
+    async def scenario(writer: CommandWriter, client: aioredis.Redis) -> tuple[list[object], object, object]:
+        (old_id,) = await writer.send([("CLIENT", "ID")])
+        await client.execute_command("CLIENT", "KILL", "ID", old_id)
+        await asyncio.sleep(0.1)  # the event loop reads the close
         replies = await writer.send([("SET", key, "after"), ("CLIENT", "ID")])
-        return replies, await client.get(key)
+        return replies, await client.get(key), old_id
 
-    (ok, new_id), stored = run_with_writer(redis_server.url, 5.0, scenario, idle_check=0.1)
-    assert ok == "OK"
-    assert stored == "after"
-    assert isinstance(new_id, int)
+    (ok, new_id), stored, old_id = run_with_writer(redis_server.url, 5.0, scenario)
+    assert (ok, stored) == ("OK", "after")
+    assert new_id != old_id
 
 
-def test_a_connection_lost_mid_stream_raises_and_the_next_send_connects_again(redis_server: RedisServer) -> None:
+def test_a_connection_lost_during_a_round_trip_raises_and_the_next_send_connects_again(
+    redis_server: RedisServer,
+) -> None:
     key = f"writer-{uuid.uuid4().hex[:8]}"
 
     async def scenario(writer: CommandWriter, client: aioredis.Redis) -> list[object]:
         (own_id,) = await writer.send([("CLIENT", "ID")])
+        blocked = asyncio.create_task(writer.send([("BLPOP", key, 5)]))
+        while not any(int(entry["id"]) == own_id and entry["cmd"] == "blpop" for entry in await client.client_list()):
+            await asyncio.sleep(0.01)
         await client.execute_command("CLIENT", "KILL", "ID", own_id)
         with pytest.raises(RedisConnectionError):
-            await writer.send([("SET", key, "lost")])
+            await blocked
         return await writer.send([("SET", key, "after"), ("GET", key)])
 
-    assert run_with_writer(redis_server.url, 5.0, scenario) == ["OK", "after"]
+    assert run_with_writer(redis_server.url, 10.0, scenario) == ["OK", "after"]
+
+
+def test_batches_sent_at_once_each_get_their_own_replies(redis_server: RedisServer) -> None:
+    async def scenario(writer: CommandWriter, client: aioredis.Redis) -> list[list[object]]:
+        return list(
+            await asyncio.gather(
+                writer.send([("ECHO", "first")] * 200),
+                writer.send([("ECHO", "second")] * 200),
+            )
+        )
+
+    first, second = run_with_writer(redis_server.url, 5.0, scenario)
+    assert first == ["first"] * 200
+    assert second == ["second"] * 200
 
 
 @pytest.fixture
