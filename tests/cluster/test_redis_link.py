@@ -66,8 +66,11 @@ def test_a_hung_redis_costs_a_write_at_most_the_node_timeout(redis_factory: Call
         await link.start()
         assert redis_server.process is not None
         try:
-            subscribe(core, connect(core), "room")
+            conn = connect(core)
+            subscribe(core, conn, "room")
+            await link._drain()  # the writer's connection is open before Redis hangs
             redis_server.process.send_signal(signal.SIGSTOP)
+            subscribe(core, conn, "lobby")
             try:
                 await link._drain()
             except RedisError as exc:
