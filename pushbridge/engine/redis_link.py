@@ -73,9 +73,9 @@ class RedisLink:
 
         An unreachable Redis is a :class:`ClusterUnavailable` naming the URL (without its password).
         """
-        # RESP2 unless the URL asks otherwise: redis-py 8 defaults to RESP3, whose pub/sub push
-        # messages cost a node more CPU to read (bench/redis_round_trip.py), and every node
-        # reads every event.
+        # RESP2 unless the URL asks otherwise (redis-py 8 defaults to RESP3): every node reads
+        # every event, and redis-py reads a RESP2 pub/sub message straight, where a RESP3 one
+        # goes through its push-message handling. bench/redis_round_trip.py compares the two.
         client = aioredis.Redis.from_url(self.url, decode_responses=True, protocol=2)
         try:
             await client.ping()
