@@ -87,7 +87,6 @@ class RedisLink:
         self._writer = CommandWriter(client, self.node_timeout)
         self._join = client.register_script(redis_scripts.JOIN)
         self._heartbeat = client.register_script(redis_scripts.HEARTBEAT)
-        self._leave = client.register_script(redis_scripts.LEAVE)
         await self._register()
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(self.bus.keys.bus)
@@ -112,7 +111,7 @@ class RedisLink:
         await _finish([writer, heartbeat], self.node_timeout)
         try:
             await self._drain()
-            self.bus.webhooks(await self._leave(args=[self._prefix, self.bus.node_id]))
+            await self._leave()
         except (RedisError, OSError) as exc:
             logger.warning("Leaving the cluster cleanly failed (%s); the others will reap this node.", exc)
         await _finish([reader], 0)
@@ -221,6 +220,17 @@ class RedisLink:
             self._resync_needed = False
             self.bus.resync()
         self.bus.announce_connections()
+
+    async def _leave(self) -> None:
+        """Release this node's state in Redis (``LEAVE``) and send the webhooks that causes.
+
+        Through the writer, under its deadline: a Redis that hangs cannot hold up a stop.
+        """
+        assert self._writer is not None
+        (hooks,) = await self._writer.send([_eval(redis_scripts.LEAVE, self._prefix, self.bus.node_id)])
+        if isinstance(hooks, Exception):
+            raise hooks
+        self.bus.webhooks(hooks)
 
     async def _drain(self) -> None:
         """Send the outbox in one round trip; handle what the state scripts answer."""

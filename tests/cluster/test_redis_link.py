@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import uuid
 from collections.abc import Callable
 
+import pytest
 import redis
 from redis.exceptions import RedisError
 
@@ -82,3 +84,27 @@ def test_a_hung_redis_costs_a_write_at_most_the_node_timeout(redis_factory: Call
     asyncio.run(scenario())
     # The node's own deadline, not redis-py's 5 s socket timeout ("Timeout reading from ...").
     assert seen == {"error": "TimeoutError: Redis did not answer within 0.5 seconds"}
+
+
+def test_a_hung_redis_cannot_hold_up_a_stop(
+    redis_factory: Callable[[], RedisServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Leaving the cluster goes through the writer's deadline, not redis-py's socket timeout."""
+    redis_server = redis_factory()
+    bus = RedisBus("node-s", Keys(f"stop-{uuid.uuid4().hex[:8]}"))
+    PusherCore([AppConfig("app-1", KEY, SECRET)], bus=bus)
+
+    async def scenario() -> None:
+        link = RedisLink(bus, redis_server.url, node_timeout=0.5)
+        await link.start()
+        await link._drain()
+        assert redis_server.process is not None
+        redis_server.process.send_signal(signal.SIGSTOP)
+        try:
+            await link.stop()
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+
+    with caplog.at_level(logging.WARNING, logger="pushbridge.server"):
+        asyncio.run(scenario())
+    assert "Leaving the cluster cleanly failed (Redis did not answer within 0.5 seconds)" in caplog.text
