@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,27 +37,29 @@ sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 from common import (  # noqa: E402
+    APP_ID,
+    ServerProcess,
+    Spread,
     exit_on_sigterm,
     free_port,
     machine_info,
     pin_self,
-    process_cpu_seconds,
     replace_between_markers,
-    stop_process,
     two_cpus,
-    wait_until_listening,
 )
+from fanout import Server  # noqa: E402
 
-from pushbridge.engine.cluster_wire import events_message  # noqa: E402
+from pushbridge.engine.cluster_wire import Keys, events_message  # noqa: E402
 from pushbridge.engine.redis_writer import CommandWriter  # noqa: E402
 
-CHANNEL = "bench:bus"
+PREFIX = "bench"
+CHANNEL = Keys(PREFIX).bus
 
 
 def cluster_message(events: int = 10) -> str:
     """A ``pubs`` message of ``events`` small events, as a node publishes a ``batch_events`` request."""
     frame = json.dumps({"event": "e", "channel": "bench", "data": json.dumps({"seq": 1, "pad": "x" * 40})})
-    return events_message("other-node", "1", [("bench", None, None, frame)] * events)
+    return events_message("other-node", APP_ID, [("bench", None, None, frame)] * events)
 
 
 async def client_cpu_per_round_trip(url: str, how: str, count: int, message: str) -> float:
@@ -83,39 +83,27 @@ async def client_cpu_per_round_trip(url: str, how: str, count: int, message: str
         await client.aclose()
 
 
-def reading_node_cpu_per_message(redis_url: str, cpu: int | None, count: int, message: str, logs: Path) -> float:
+def reading_node_cpu_per_message(redis_url: str, cpu: int | None, count: int, message: str) -> float:
     """Microseconds of a node's CPU per message it reads and has nobody to deliver to."""
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "pushbridge.server", "--host", "127.0.0.1", "--port", str(port),
-        "--app-id", "1", "--key", "bench-key", "--secret", "bench-secret", "--log-level", "WARNING",
-        "--redis", redis_url, "--redis-prefix", "bench",
-    ]  # fmt: skip
-    if cpu is not None:
-        argv = ["taskset", "-c", str(cpu), *argv]
-    log_path = logs / "reading-node.log"
-    with log_path.open("wb") as log:
-        node = subprocess.Popen(argv, cwd=BENCH.parent, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_listening(node, port, 30, "reading node", log_path)
+    options = ["--redis", redis_url, "--redis-prefix", PREFIX]
+    with ServerProcess(cpu=cpu, log_name="redis_round_trip_node", extra_args=options) as node:
         publisher = redis.Redis.from_url(redis_url.partition("?")[0])
-        for _ in range(200):  # warm-up
-            publisher.publish(CHANNEL, message)
-            time.sleep(0.0005)
-        before = process_cpu_seconds(node.pid)
-        for _ in range(count):
-            publisher.publish(CHANNEL, message)
-            time.sleep(0.0005)  # one message per wake-up, as when requests arrive one by one
-        time.sleep(0.2)
-        used = process_cpu_seconds(node.pid) - before
-        publisher.close()
-        return used / count * 1e6
-    finally:
-        stop_process(node)
+        try:
+            for _ in range(200):  # warm-up
+                publisher.publish(CHANNEL, message)
+                time.sleep(0.0005)
+            before = node.cpu_seconds()
+            for _ in range(count):
+                publisher.publish(CHANNEL, message)
+                time.sleep(0.0005)  # one message per wake-up, as when requests arrive one by one
+            time.sleep(0.2)
+            return (node.cpu_seconds() - before) / count * 1e6
+        finally:
+            publisher.close()
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.0f} µs ({min(values):.0f}-{max(values):.0f})"
+def cell(values: list[float]) -> str:
+    return Spread.of(values).cell("{:.0f}").replace(" (", " µs (", 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,15 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     measured_cpu, other_cpu = cpus if cpus else (None, None)
     logs = Path(tempfile.mkdtemp(prefix="pushbridge-bench-redis-"))
     redis_port = free_port()
-    redis_argv = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", str(logs)]
-    if measured_cpu is not None:
-        redis_argv = ["taskset", "-c", str(measured_cpu), *redis_argv]
-    server = subprocess.Popen(redis_argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    redis_server = Server(
+        "redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", str(logs)],
+        redis_port,
+    )  # fmt: skip
     message = cluster_message()
     url = f"redis://127.0.0.1:{redis_port}/0"
     results: dict[str, list[float]] = {"pipeline": [], "writer": [], "RESP2": [], "RESP3": []}
+    redis_server.start(logs, measured_cpu)
     try:
-        wait_until_listening(server, redis_port, 10, "redis-server", logs / "redis.log")
         pin_self(measured_cpu)
         for _ in range(args.rounds):
             for how in ("pipeline", "writer"):
@@ -146,10 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         pin_self(other_cpu)
         for _ in range(args.rounds):
             for protocol, query in (("RESP2", ""), ("RESP3", "?protocol=3")):
-                cost = reading_node_cpu_per_message(url + query, measured_cpu, args.count, message, logs)
-                results[protocol].append(cost)
+                results[protocol].append(reading_node_cpu_per_message(url + query, measured_cpu, args.count, message))
     finally:
-        stop_process(server)
+        redis_server.stop()
     machine = machine_info()
     command = " ".join([".venv/bin/python", "bench/redis_round_trip.py", *(argv if argv is not None else sys.argv[1:])])
     text = "\n".join(
@@ -159,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "| what | CPU, median (min-max) |",
             "|---|---:|",
-            f"| publishing through a redis-py pipeline, per round trip | {spread(results['pipeline'])} |",
-            f"| publishing through the node's writer, per round trip | {spread(results['writer'])} |",
-            f"| a node reading a message it has nobody to deliver to | {spread(results['RESP2'])} |",
-            f"| the same, the node told to speak RESP3 (`?protocol=3`) | {spread(results['RESP3'])} |",
+            f"| publishing through a redis-py pipeline, per round trip | {cell(results['pipeline'])} |",
+            f"| publishing through the node's writer, per round trip | {cell(results['writer'])} |",
+            f"| a node reading a message it has nobody to deliver to | {cell(results['RESP2'])} |",
+            f"| the same, the node told to speak RESP3 (`?protocol=3`) | {cell(results['RESP3'])} |",
         ]
     )
     print(text)
