@@ -52,6 +52,8 @@ class CommandWriter:
         self._connection: Any = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
         self._deadline = deadline
         self._lock = asyncio.Lock()
+        # redis-py 8 names it can_read; 5 to 7, can_read_destructive (see _closed_by_redis).
+        self._look = getattr(self._connection, "can_read", None) or self._connection.can_read_destructive
 
     async def send(self, commands: Sequence[Command]) -> list[Any]:
         """Send ``commands`` in one write and return their replies, in order.
@@ -93,12 +95,9 @@ class CommandWriter:
         setting, a restart, a proxy's idle limit), or left bytes on it that nothing asked for.
 
         Without this look the batch would go to a dead socket and be lost. It reads what the
-        event loop already received, so it costs no round trip. (redis-py 8 calls it
-        ``can_read``; 5 to 7, ``can_read_destructive``.)
+        event loop already received, so it costs no round trip.
         """
-        connection = self._connection
-        look = getattr(connection, "can_read", None) or connection.can_read_destructive
         try:
-            return bool(await look())
+            return bool(await self._look())
         except (RedisConnectionError, OSError):
             return True
